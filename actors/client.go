@@ -1,0 +1,60 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/meshcompute/mesh/mesh"
+)
+
+// Client is a connection to a mesh from outside it: an ephemeral libp2p
+// host in the mesh's private network with an actor system that holds no
+// actors, only replies.
+type Client struct {
+	host   *mesh.Host
+	sys    *actor.ActorSystem
+	remote *Remote
+	peer   peer.ID
+}
+
+// Dial connects to the first of peers that answers, retrying until ctx ends.
+func Dial(ctx context.Context, secret mesh.Secret, peers []peer.AddrInfo, log *slog.Logger) (*Client, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h, err := mesh.NewHost(mesh.Config{Secret: secret, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.Connect(ctx, peers)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log }))
+	return &Client{host: h, sys: sys, remote: NewRemote(sys, h, log), peer: p.ID}, nil
+}
+
+// Peer is the node the client talks to.
+func (c *Client) Peer() peer.ID { return c.peer }
+
+// Status asks the connected node for the mesh's status (it forwards to the
+// leader).
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	return replyAs[Status](c.remote.Request(ctx, c.remote.PID(c.peer, MembershipID), &StatusRequest{}))
+}
+
+// Request sends msg to actor id on node p and waits for the reply.
+func (c *Client) Request(ctx context.Context, p peer.ID, id string, msg any) (any, error) {
+	return c.remote.Request(ctx, c.remote.PID(p, id), msg)
+}
+
+// Close disconnects.
+func (c *Client) Close() error {
+	err := c.host.Close()
+	c.sys.Shutdown()
+	return err
+}

@@ -1,0 +1,145 @@
+package actors
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/meshcompute/mesh/consensus"
+	"github.com/meshcompute/mesh/mesh"
+)
+
+// Well-known actor ids, the same on every node.
+const (
+	SupervisorID = "node"
+	MembershipID = "node/membership"
+	SchedulerID  = "node/scheduler"
+)
+
+// ErrorReply answers a request that failed on the remote side.
+type ErrorReply struct {
+	Code    string `msgpack:"code"`
+	Message string `msgpack:"msg"`
+}
+
+// Error codes carried by ErrorReply.
+const (
+	CodeNoActor  = "no_actor"
+	CodeNoLeader = "no_leader"
+	CodeFailed   = "failed"
+)
+
+func (e *ErrorReply) Error() string { return e.Message }
+
+// Ping is the leader's heartbeat probe; Pong answers it with the node's
+// current resources.
+type Ping struct {
+	From string `msgpack:"from"`
+}
+
+// Pong answers Ping.
+type Pong struct {
+	ID      string `msgpack:"id"`
+	Cores   int    `msgpack:"cores"`
+	Memory  uint64 `msgpack:"mem"`
+	MemUsed uint64 `msgpack:"mem_used"`
+}
+
+// JoinRequest asks the leader to admit (or re-admit) a member.
+type JoinRequest struct {
+	Member    consensus.Member `msgpack:"member"`
+	Forwarded bool             `msgpack:"fwd"`
+}
+
+// JoinReply tells a new member who leads and who the members are.
+type JoinReply struct {
+	Leader  string              `msgpack:"leader"`
+	Members []*consensus.Member `msgpack:"members"`
+	Voter   bool                `msgpack:"voter"`
+}
+
+// LeaveRequest asks the leader to remove a member at once.
+type LeaveRequest struct {
+	ID        string `msgpack:"id"`
+	Forwarded bool   `msgpack:"fwd"`
+}
+
+// LeaveReply acknowledges LeaveRequest.
+type LeaveReply struct{}
+
+// StatusRequest asks for the mesh's status. A follower forwards it to the
+// leader unless Local is set.
+type StatusRequest struct {
+	Local bool `msgpack:"local"`
+}
+
+// MemberStatus is one row of the status.
+type MemberStatus struct {
+	ID       string   `msgpack:"id" json:"id"`
+	Name     string   `msgpack:"name" json:"name"`
+	Addrs    []string `msgpack:"addrs" json:"addrs"`
+	Role     string   `msgpack:"role" json:"role"`   // voter, nonvoter, none
+	State    string   `msgpack:"state" json:"state"` // alive, suspect, dead, left
+	Leader   bool     `msgpack:"leader" json:"leader"`
+	Cores    int      `msgpack:"cores" json:"cores"`
+	Memory   uint64   `msgpack:"memory" json:"memory"`
+	LastSeen string   `msgpack:"last_seen" json:"last_seen,omitempty"`
+}
+
+// Status is the mesh as one node (normally the leader) sees it.
+type Status struct {
+	Leader      string         `msgpack:"leader" json:"leader"`
+	Term        uint64         `msgpack:"term" json:"term"`
+	CommitIndex uint64         `msgpack:"commit" json:"commit_index"`
+	Voters      int            `msgpack:"voters" json:"voters_target"`
+	AnsweredBy  string         `msgpack:"by" json:"answered_by"`
+	Stale       bool           `msgpack:"stale" json:"stale"` // the leader could not be asked; this is a follower's view
+	Members     []MemberStatus `msgpack:"members" json:"members"`
+}
+
+// SchedulerInfoRequest asks the scheduler actor about itself.
+type SchedulerInfoRequest struct{}
+
+// SchedulerInfo answers it: the scheduler runs only on the leader.
+type SchedulerInfo struct {
+	Node  string    `msgpack:"node"`
+	Term  uint64    `msgpack:"term"`
+	Since time.Time `msgpack:"since"`
+}
+
+// Echo is a request any node's supervisor answers with the same text; it
+// exercises the remote path end to end.
+type Echo struct {
+	Text string `msgpack:"text"`
+	From string `msgpack:"from"`
+}
+
+func init() {
+	mesh.RegisterMessage[ErrorReply]("mesh.ErrorReply")
+	mesh.RegisterMessage[Ping]("mesh.Ping")
+	mesh.RegisterMessage[Pong]("mesh.Pong")
+	mesh.RegisterMessage[JoinRequest]("mesh.JoinRequest")
+	mesh.RegisterMessage[JoinReply]("mesh.JoinReply")
+	mesh.RegisterMessage[LeaveRequest]("mesh.LeaveRequest")
+	mesh.RegisterMessage[LeaveReply]("mesh.LeaveReply")
+	mesh.RegisterMessage[StatusRequest]("mesh.StatusRequest")
+	mesh.RegisterMessage[Status]("mesh.Status")
+	mesh.RegisterMessage[SchedulerInfoRequest]("mesh.SchedulerInfoRequest")
+	mesh.RegisterMessage[SchedulerInfo]("mesh.SchedulerInfo")
+	mesh.RegisterMessage[Echo]("mesh.Echo")
+}
+
+// replyAs checks a reply's type: an ErrorReply becomes an error.
+func replyAs[T any](reply any, err error) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	switch r := reply.(type) {
+	case *T:
+		return r, nil
+	case *ErrorReply:
+		return nil, r
+	default:
+		var zero T
+		return nil, fmt.Errorf("unexpected reply %T, want %T", reply, &zero)
+	}
+}

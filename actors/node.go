@@ -1,0 +1,426 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/meshcompute/mesh/consensus"
+	"github.com/meshcompute/mesh/mesh"
+)
+
+// Files a node keeps in its data dir besides the identity, secret and raft
+// state.
+const (
+	AddrFile  = "addr"  // the node's full multiaddrs, preferred first
+	PeersFile = "peers" // members' addresses, to rejoin after a restart
+)
+
+// ErrJoin: the node could not join the mesh through any peer.
+var ErrJoin = errors.New("could not join the mesh")
+
+// NodeConfig configures a node. Zero durations take the defaults.
+type NodeConfig struct {
+	DataDir string
+	Listen  []ma.Multiaddr
+	// Peers to join through; empty (with no Raft state in DataDir) starts a
+	// new mesh.
+	Peers  []peer.AddrInfo
+	Secret mesh.Secret
+	Name   string
+	// Voters is how many voting members a new mesh keeps (default 3).
+	Voters int
+	// DeadAfter is how long the leader waits without a heartbeat reply
+	// before it marks a member dead (default 2 s); half of it makes the
+	// member suspect.
+	DeadAfter time.Duration
+	// Heartbeat is the leader's probe interval (default 250 ms).
+	Heartbeat time.Duration
+	// ElectionTimeout bounds Raft failover (default 1 s).
+	ElectionTimeout time.Duration
+	// JoinTimeout bounds the attempts to reach a peer (default 30 s).
+	JoinTimeout time.Duration
+	Logger      *slog.Logger
+	// RaftLog receives raft's own warnings (nil discards them).
+	RaftLog io.Writer
+}
+
+func (c *NodeConfig) defaults() {
+	if c.Voters <= 0 {
+		c.Voters = 3
+	}
+	if c.DeadAfter <= 0 {
+		c.DeadAfter = 2 * time.Second
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 250 * time.Millisecond
+	}
+	if c.JoinTimeout <= 0 {
+		c.JoinTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Node is a running mesh node: host, Raft and actors.
+type Node struct {
+	cfg    NodeConfig
+	log    *slog.Logger
+	host   *mesh.Host
+	sys    *actor.ActorSystem
+	remote *Remote
+	raft   *consensus.Node
+	self   string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	supervisor *actor.PID
+	stopped    chan struct{} // closed when the supervisor has stopped
+
+	// Created reports whether this start created a new mesh.
+	Created bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// StartNode starts a node and brings it into its mesh: it bootstraps a new
+// mesh, joins through cfg.Peers, or (with Raft state in the data dir)
+// rejoins the mesh it belonged to. It returns once the node is a member.
+func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
+	cfg.defaults()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	if fi, err := os.Stat(cfg.DataDir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("data dir %s is not a directory: %w", cfg.DataDir, mesh.ErrCorruptDataDir)
+	}
+	key, err := mesh.LoadOrCreateIdentity(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	host, err := mesh.NewHost(mesh.Config{Listen: cfg.Listen, Key: key, Secret: cfg.Secret, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, host: host, self: host.ID().String(), stopped: make(chan struct{})}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	n.sys = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return cfg.Logger.With("lib", "protoactor")
+	}))
+	n.remote = NewRemote(n.sys, host, cfg.Logger)
+	n.raft, err = consensus.Open(consensus.Config{
+		Host: host, DataDir: cfg.DataDir, Logger: cfg.Logger, LogOutput: cfg.RaftLog,
+		HeartbeatTimeout: cfg.ElectionTimeout, ElectionTimeout: cfg.ElectionTimeout,
+		OnMembership: n.onMembership,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.supervisor, err = n.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newSupervisor(n) }), SupervisorID)
+	if err != nil {
+		return nil, fmt.Errorf("spawn node supervisor: %w", err)
+	}
+	n.wg.Add(1)
+	go n.forwardLeadership()
+
+	existing, err := n.raft.HasExistingState()
+	if err != nil {
+		return nil, fmt.Errorf("read raft state: %w", err)
+	}
+	switch {
+	case !existing && len(cfg.Peers) == 0:
+		n.Created = true
+		if err := n.raft.Bootstrap(ctx, cfg.Voters); err != nil {
+			return nil, err
+		}
+		if err := n.raft.Apply(ctx, consensus.Command{Op: consensus.OpJoin, Member: n.memberRecord()}); err != nil {
+			return nil, fmt.Errorf("record first member: %w", err)
+		}
+	default:
+		if err := n.join(ctx, existing); err != nil {
+			return nil, err
+		}
+	}
+	if err := n.writeAddrFile(); err != nil {
+		return nil, err
+	}
+	n.log.Info("node started", "id", n.self, "addrs", n.Addrs(), "new_mesh", n.Created)
+	return n, nil
+}
+
+func (n *Node) memberRecord() *consensus.Member {
+	cores, mem, _ := hostResources()
+	name := n.cfg.Name
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	var addrs []string
+	for _, a := range n.host.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	return &consensus.Member{ID: n.self, Name: name, Addrs: addrs, Cores: cores, Memory: mem}
+}
+
+// join asks any reachable peer (or, after a restart, the mesh we belonged
+// to) to admit this node, retrying with backoff until JoinTimeout.
+func (n *Node) join(ctx context.Context, rejoin bool) error {
+	peers := slices.Clone(n.cfg.Peers)
+	for _, p := range n.readPeersFile() {
+		if !slices.ContainsFunc(peers, func(q peer.AddrInfo) bool { return q.ID == p.ID }) {
+			peers = append(peers, p)
+		}
+	}
+	peers = slices.DeleteFunc(peers, func(p peer.AddrInfo) bool { return p.ID == n.host.ID() })
+	for _, p := range peers {
+		n.host.AddPeer(p)
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.JoinTimeout)
+	defer cancel()
+	req := &JoinRequest{Member: *n.memberRecord()}
+	tried := map[string]string{}
+	backoff := 100 * time.Millisecond
+	for {
+		targets := peers
+		if rejoin {
+			// Our own membership actor forwards to the leader once one is
+			// known: a lone node restarting elects itself.
+			targets = append([]peer.AddrInfo{{ID: n.host.ID()}}, peers...)
+		}
+		for _, p := range targets {
+			if p.ID != n.host.ID() {
+				cctx, ccancel := context.WithTimeout(ctx, 3*time.Second)
+				_, err := n.host.Connect(cctx, []peer.AddrInfo{p})
+				ccancel()
+				if err != nil {
+					tried[p.String()] = err.Error()
+					if errors.Is(err, mesh.ErrHandshake) && !rejoin {
+						// A wrong secret will not fix itself: say so now.
+						return fmt.Errorf("%w through %s: %w", ErrJoin, p, err)
+					}
+					continue
+				}
+			}
+			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+			reply, err := replyAs[JoinReply](n.remote.Request(rctx, n.remote.PID(p.ID, MembershipID), req))
+			rcancel()
+			if err != nil {
+				tried[p.String()] = err.Error()
+				continue
+			}
+			for _, m := range reply.Members {
+				n.addMemberAddrs(m)
+			}
+			n.log.Info("joined mesh", "through", p.ID, "leader", reply.Leader, "voter", reply.Voter)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			var b strings.Builder
+			for addr, e := range tried {
+				fmt.Fprintf(&b, "\n  %s: %s", addr, e)
+			}
+			if len(tried) == 0 {
+				b.WriteString(" no peer known: pass a peer's address (mesh join <addr>)")
+			}
+			return fmt.Errorf("%w within %v; tried:%s", ErrJoin, n.cfg.JoinTimeout, b.String())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+func (n *Node) addMemberAddrs(m *consensus.Member) {
+	if m.ID == n.self {
+		return
+	}
+	id, err := peer.Decode(m.ID)
+	if err != nil {
+		return
+	}
+	info := peer.AddrInfo{ID: id}
+	for _, s := range m.Addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			continue
+		}
+		t, _ := peer.SplitAddr(a)
+		if t != nil {
+			info.Addrs = append(info.Addrs, t)
+		}
+	}
+	n.host.AddPeer(info)
+}
+
+// onMembership runs on raft's apply goroutine after each change.
+func (n *Node) onMembership(m consensus.Membership) {
+	var lines []string
+	for _, mem := range m.Sorted() {
+		n.addMemberAddrs(mem)
+		if mem.ID != n.self && mem.State != consensus.Left && len(mem.Addrs) > 0 {
+			lines = append(lines, mem.Addrs...)
+		}
+	}
+	if err := mesh.WriteFileAtomic(filepath.Join(n.cfg.DataDir, PeersFile), []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		n.log.Warn("save peers file", "err", err)
+	}
+}
+
+func (n *Node) readPeersFile() []peer.AddrInfo {
+	data, err := os.ReadFile(filepath.Join(n.cfg.DataDir, PeersFile))
+	if err != nil {
+		return nil
+	}
+	byID := map[peer.ID]*peer.AddrInfo{}
+	var order []peer.ID
+	for _, line := range strings.Fields(string(data)) {
+		info, err := mesh.ParsePeerAddr(line)
+		if err != nil {
+			continue
+		}
+		if p, ok := byID[info.ID]; ok {
+			p.Addrs = append(p.Addrs, info.Addrs...)
+			continue
+		}
+		byID[info.ID] = &info
+		order = append(order, info.ID)
+	}
+	out := make([]peer.AddrInfo, 0, len(order))
+	for _, id := range order {
+		out = append(out, *byID[id])
+	}
+	return out
+}
+
+func (n *Node) writeAddrFile() error {
+	var lines []string
+	for _, a := range n.Addrs() {
+		lines = append(lines, a.String())
+	}
+	return mesh.WriteFileAtomic(filepath.Join(n.cfg.DataDir, AddrFile), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+}
+
+// forwardLeadership turns raft's leadership notifications into messages to
+// the supervisor.
+func (n *Node) forwardLeadership() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case leader := <-n.raft.LeaderEvents():
+			n.sys.Root.Send(n.supervisor, &leadershipChanged{leader: leader, term: n.raft.Term()})
+		}
+	}
+}
+
+// spawn runs fn on a goroutine the node owns: Close cancels its context and
+// waits for it.
+func (n *Node) spawn(fn func(ctx context.Context)) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		fn(n.ctx)
+	}()
+}
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Addrs are the node's full multiaddrs, preferred first.
+func (n *Node) Addrs() []ma.Multiaddr { return n.host.Addrs() }
+
+// Raft exposes the node's consensus layer.
+func (n *Node) Raft() *consensus.Node { return n.raft }
+
+// Remote exposes the node's bridge to other nodes' actors.
+func (n *Node) Remote() *Remote { return n.remote }
+
+// Status asks the leader (through this node) for the mesh's status.
+func (n *Node) Status(ctx context.Context) (*Status, error) {
+	return replyAs[Status](n.remote.Request(ctx, n.remote.PID(n.host.ID(), MembershipID), &StatusRequest{}))
+}
+
+// Leave removes this node from the mesh at once: a leader first hands its
+// leadership to another voter. The node keeps running until Close.
+func (n *Node) Leave(ctx context.Context) error {
+	m := n.raft.Membership()
+	others := 0
+	for _, mem := range m.Members {
+		if mem.ID != n.self && mem.State == consensus.Alive {
+			others++
+		}
+	}
+	if others == 0 {
+		return nil // the last member: nobody to tell
+	}
+	if n.raft.IsLeader() {
+		if err := n.raft.TransferLeadership(); err != nil {
+			n.log.Warn("leadership transfer before leaving failed", "err", err)
+		}
+	}
+	var lastErr error
+	for ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := replyAs[LeaveReply](n.remote.Request(rctx, n.remote.PID(n.host.ID(), MembershipID), &LeaveRequest{ID: n.self}))
+		cancel()
+		if err == nil {
+			return nil
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("leave: %w (last error: %v)", ctx.Err(), lastErr)
+}
+
+// Close stops the actors, Raft and the host. It does not leave the mesh:
+// a closed node is a dead member until it restarts (see Leave).
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		if n.supervisor != nil {
+			n.sys.Root.Stop(n.supervisor)
+			select {
+			case <-n.stopped:
+			case <-time.After(5 * time.Second):
+				n.log.Warn("supervisor did not stop in time")
+			}
+		}
+		if n.cancel != nil {
+			n.cancel()
+		}
+		var errs []error
+		if n.raft != nil {
+			errs = append(errs, n.raft.Close())
+		}
+		n.wg.Wait()
+		errs = append(errs, n.host.Close())
+		if n.sys != nil {
+			n.sys.Shutdown()
+		}
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}

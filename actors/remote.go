@@ -1,0 +1,137 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/meshcompute/mesh/mesh"
+)
+
+// ErrTimeout: a request got no reply in time.
+var ErrTimeout = errors.New("request timed out")
+
+// Remote connects an actor system to the mesh: PIDs whose Address is a peer
+// ID are delivered over the host, and envelopes arriving from peers are
+// delivered to local actors.
+type Remote struct {
+	sys  *actor.ActorSystem
+	host *mesh.Host
+	self string
+	log  *slog.Logger
+}
+
+// NewRemote wires sys to host. Call it before spawning any actor, so that
+// local PIDs carry this node's peer ID as their address.
+func NewRemote(sys *actor.ActorSystem, host *mesh.Host, log *slog.Logger) *Remote {
+	r := &Remote{sys: sys, host: host, self: host.ID().String(), log: log}
+	sys.ProcessRegistry.Address = r.self
+	sys.ProcessRegistry.RegisterAddressResolver(r.resolve)
+	host.SetHandler(r.deliver)
+	return r
+}
+
+// PID names the actor with the given id on node p.
+func (r *Remote) PID(p peer.ID, id string) *actor.PID { return actor.NewPID(p.String(), id) }
+
+func (r *Remote) resolve(pid *actor.PID) (actor.Process, bool) {
+	p, err := peer.Decode(pid.Address)
+	if err != nil {
+		return nil, false
+	}
+	return &remoteProcess{r: r, peer: p}, true
+}
+
+type remoteProcess struct {
+	r    *Remote
+	peer peer.ID
+}
+
+func (p *remoteProcess) SendUserMessage(pid *actor.PID, message any) {
+	_, msg, sender := actor.UnwrapEnvelope(message)
+	name, body, err := mesh.EncodeMessage(msg)
+	if err != nil {
+		p.r.log.Error("cannot send message to remote actor", "to", pid, "err", err)
+		return
+	}
+	env := &mesh.Envelope{Target: pid.Id, Type: name, Body: body}
+	if sender != nil {
+		env.Sender = &mesh.PIDRef{Node: sender.Address, ID: sender.Id}
+		if sender.Address == "nonhost" {
+			env.Sender.Node = p.r.self
+		}
+	}
+	if err := p.r.host.Send(p.peer, env); err != nil {
+		p.r.log.Debug("remote send failed", "to", pid, "err", err)
+	}
+}
+
+// System messages (watch, stop) are not carried between nodes: membership,
+// not actor watches, tells who is gone.
+func (p *remoteProcess) SendSystemMessage(pid *actor.PID, message any) {}
+func (p *remoteProcess) Stop(pid *actor.PID)                          {}
+
+func (r *Remote) deliver(from peer.ID, env *mesh.Envelope) {
+	var sender *actor.PID
+	if env.Sender != nil {
+		sender = actor.NewPID(env.Sender.Node, env.Sender.ID)
+	}
+	msg, err := mesh.DecodeMessage(env.Type, env.Body)
+	if err != nil {
+		r.log.Warn("undecodable message from peer", "peer", from, "err", err)
+		if sender != nil {
+			r.sys.Root.Send(sender, &ErrorReply{Code: CodeFailed, Message: fmt.Sprintf("node %s: %v", r.self, err)})
+		}
+		return
+	}
+	if _, ok := r.sys.ProcessRegistry.GetLocal(env.Target); !ok {
+		if sender != nil {
+			r.sys.Root.Send(sender, &ErrorReply{Code: CodeNoActor, Message: fmt.Sprintf("node %s has no actor %q", r.self, env.Target)})
+		}
+		return
+	}
+	target := actor.NewPID(r.self, env.Target)
+	if sender != nil {
+		r.sys.Root.RequestWithCustomSender(target, msg, sender)
+	} else {
+		r.sys.Root.Send(target, msg)
+	}
+}
+
+// replyProcess receives exactly one reply into a channel. It replaces
+// protoactor's RequestFuture, whose completion races (protoactor-go #1145).
+type replyProcess struct{ ch chan any }
+
+func (p *replyProcess) SendUserMessage(_ *actor.PID, m any) {
+	select {
+	case p.ch <- actor.UnwrapEnvelopeMessage(m):
+	default:
+	}
+}
+func (p *replyProcess) SendSystemMessage(*actor.PID, any) {}
+func (p *replyProcess) Stop(*actor.PID)                   {}
+
+// Request sends msg to target (local or on any node) and waits for the reply
+// until ctx ends. An *ErrorReply comes back as an error.
+func (r *Remote) Request(ctx context.Context, target *actor.PID, msg any) (any, error) {
+	p := &replyProcess{ch: make(chan any, 1)}
+	self, ok := r.sys.ProcessRegistry.Add(p, "reply"+r.sys.ProcessRegistry.NextId())
+	if !ok {
+		return nil, errors.New("reply id collision")
+	}
+	defer r.sys.ProcessRegistry.Remove(self)
+	r.sys.Root.RequestWithCustomSender(target, msg, self)
+	select {
+	case reply := <-p.ch:
+		if e, ok := reply.(*ErrorReply); ok {
+			return nil, e
+		}
+		return reply, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%T to %s on %s: %w (%w)", msg, target.Id, target.Address, ErrTimeout, ctx.Err())
+	}
+}

@@ -1,0 +1,43 @@
+package actors
+
+import (
+	"bufio"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// hostResources reports the cores and memory (total, used) of this machine.
+func hostResources() (cores int, total, used uint64) {
+	cores = runtime.NumCPU()
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return cores, 0, 0
+	}
+	defer f.Close()
+	var avail uint64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		kb, err := strconv.ParseUint(fields[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch fields[0] {
+		case "MemTotal:":
+			total = kb << 10
+		case "MemAvailable:":
+			avail = kb << 10
+		}
+	}
+	if avail <= total {
+		used = total - avail
+	}
+	return cores, total, used
+}
+
+func mkdirAll(dir string) error { return os.MkdirAll(dir, 0o700) }

@@ -1,0 +1,186 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/spf13/cobra"
+
+	"github.com/meshcompute/mesh/actors"
+	"github.com/meshcompute/mesh/mesh"
+)
+
+func defaultDataDir() string {
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".mesh")
+	}
+	return ".mesh"
+}
+
+type joinFlags struct {
+	listen, dataDir, secretFile, name, logLevel string
+	voters                                      int
+	deadAfter, heartbeat, election, joinTimeout time.Duration
+}
+
+func newJoinCmd() *cobra.Command {
+	var f joinFlags
+	c := &cobra.Command{
+		Use:   "join [PEER...]",
+		Short: "Start a node in the foreground; with no peer and no state, start a new mesh",
+		Long: `Start a mesh node in the foreground.
+
+With no PEER and an empty data dir, the node starts a new mesh and writes a new
+secret to <data-dir>/secret (mode 0600). Otherwise it joins through any live PEER
+(a full multiaddr ending in /p2p/<peer id>, as printed by the first node), which
+needs a copy of the mesh's secret (--secret-file). A node restarted with the same
+data dir is the same member and rejoins by itself.
+
+SIGTERM or SIGINT leaves the mesh gracefully; a node that dies otherwise is marked
+dead by the leader after --dead-after.`,
+		Example: `  mesh join --listen /ip4/0.0.0.0/tcp/7946 --data-dir /var/lib/mesh
+  mesh join /ip4/10.0.0.1/tcp/7946/p2p/12D3KooW... --secret-file ./secret`,
+		RunE: func(c *cobra.Command, args []string) error { return runJoin(c, f, args) },
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.listen, "listen", "/ip4/0.0.0.0/tcp/7946", "multiaddr to listen on (port 0 picks a free port)")
+	fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "directory for the node's identity, secret and Raft state")
+	fl.StringVar(&f.secretFile, "secret-file", "", "the mesh's secret (a copy of the first node's <data-dir>/secret); default <data-dir>/secret")
+	fl.StringVar(&f.name, "name", "", "human-readable node name (default: the host name)")
+	fl.IntVar(&f.voters, "voters", 3, "how many Raft voters a new mesh keeps (later members are non-voters)")
+	fl.DurationVar(&f.deadAfter, "dead-after", 2*time.Second, "mark a member dead after this long without a heartbeat reply")
+	fl.DurationVar(&f.heartbeat, "heartbeat", 250*time.Millisecond, "interval of the leader's heartbeat probes")
+	fl.DurationVar(&f.election, "election-timeout", time.Second, "Raft heartbeat and election timeout")
+	fl.DurationVar(&f.joinTimeout, "join-timeout", 30*time.Second, "give up joining after this long")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	return c
+}
+
+func parsePeers(args []string) ([]peer.AddrInfo, error) {
+	var peers []peer.AddrInfo
+	for _, a := range args {
+		info, err := mesh.ParsePeerAddr(a)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		peers = append(peers, info)
+	}
+	return peers, nil
+}
+
+// resolveSecret finds the secret a node uses, or makes a new mesh's.
+func resolveSecret(dataDir, secretFile string, joining bool) (s mesh.Secret, created bool, err error) {
+	own := filepath.Join(dataDir, mesh.SecretFile)
+	ownData, ownErr := os.ReadFile(own)
+	if ownErr != nil && !errors.Is(ownErr, fs.ErrNotExist) {
+		return nil, false, fmt.Errorf("read %s: %w", own, ownErr)
+	}
+	if secretFile != "" {
+		s, err := mesh.ReadSecretFile(secretFile)
+		if err != nil {
+			return nil, false, err
+		}
+		if ownErr == nil && !bytes.Equal(bytes.TrimSpace(ownData), bytes.TrimSpace(s.Encode())) {
+			return nil, false, fmt.Errorf("%s holds a different secret than %s: this data dir belongs to another mesh; use another --data-dir", own, secretFile)
+		}
+		if ownErr != nil {
+			if err := os.MkdirAll(dataDir, 0o700); err != nil {
+				return nil, false, err
+			}
+			if err := mesh.WriteSecretFile(own, s); err != nil {
+				return nil, false, err
+			}
+		}
+		return s, false, nil
+	}
+	if ownErr == nil {
+		s, err := mesh.ParseSecret(ownData)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w (%v): restore it, or pass the mesh's secret with --secret-file", own, mesh.ErrBadSecret, err)
+		}
+		return s, false, nil
+	}
+	if joining {
+		return nil, false, usageError{fmt.Errorf("joining a mesh needs its secret: pass --secret-file with a copy of the first node's <data-dir>/secret")}
+	}
+	if s, err = mesh.NewSecret(); err != nil {
+		return nil, false, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("create data dir: %w", err)
+	}
+	if err := mesh.WriteSecretFile(own, s); err != nil {
+		return nil, false, err
+	}
+	return s, true, nil
+}
+
+func runJoin(c *cobra.Command, f joinFlags, args []string) error {
+	out := c.OutOrStdout()
+	log, err := newLogger(c.ErrOrStderr(), f.logLevel)
+	if err != nil {
+		return err
+	}
+	listen, err := mesh.ParseListenAddr(f.listen)
+	if err != nil {
+		return usageError{err}
+	}
+	peers, err := parsePeers(args)
+	if err != nil {
+		return err
+	}
+	if f.voters < 1 {
+		return usageError{fmt.Errorf("--voters %d: want at least 1", f.voters)}
+	}
+	secret, created, err := resolveSecret(f.dataDir, f.secretFile, len(peers) > 0)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	node, err := actors.StartNode(ctx, actors.NodeConfig{
+		DataDir: f.dataDir, Listen: []ma.Multiaddr{listen}, Peers: peers, Secret: secret, Name: f.name,
+		Voters: f.voters, DeadAfter: f.deadAfter, Heartbeat: f.heartbeat, ElectionTimeout: f.election,
+		JoinTimeout: f.joinTimeout, Logger: log, RaftLog: c.ErrOrStderr(),
+	})
+	if err != nil {
+		return err
+	}
+	secretPath := filepath.Join(f.dataDir, mesh.SecretFile)
+	if created || node.Created {
+		fmt.Fprintf(out, "new mesh; secret written to %s\n", secretPath)
+	} else {
+		fmt.Fprintf(out, "joined mesh\n")
+	}
+	addrs := node.Addrs()
+	fmt.Fprintf(out, "node %s listening on:\n", node.ID())
+	for _, a := range addrs {
+		fmt.Fprintf(out, "  %s\n", a)
+	}
+	if len(addrs) > 0 {
+		fmt.Fprintf(out, "join with: mesh join %s --secret-file <copy of %s>\n", addrs[0], secretPath)
+	}
+	<-ctx.Done()
+	stop()
+	fmt.Fprintln(out, "leaving the mesh")
+	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := node.Leave(lctx); err != nil {
+		log.Warn("graceful leave failed; the leader will mark this node dead", "err", err)
+	}
+	if err := node.Close(); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	fmt.Fprintln(out, "left")
+	return nil
+}

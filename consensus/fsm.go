@@ -1,0 +1,202 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// MemberState is a member's replicated state. Suspect is never replicated:
+// it is the leader's failure detector's opinion, shown by status.
+type MemberState string
+
+// Member states.
+const (
+	Alive   MemberState = "alive"
+	Suspect MemberState = "suspect"
+	Dead    MemberState = "dead"
+	Left    MemberState = "left"
+)
+
+// Member is one node of the mesh as the replicated state knows it.
+type Member struct {
+	ID      string      `msgpack:"id" json:"id"`
+	Name    string      `msgpack:"name" json:"name"`
+	Addrs   []string    `msgpack:"addrs" json:"addrs"`
+	State   MemberState `msgpack:"state" json:"state"`
+	Cores   int         `msgpack:"cores" json:"cores"`
+	Memory  uint64      `msgpack:"memory" json:"memory"`
+	Joined  time.Time   `msgpack:"joined" json:"joined"`
+	Changed time.Time   `msgpack:"changed" json:"changed"`
+}
+
+// Membership is the replicated membership: every member ever seen (left and
+// dead ones too, until they come back) and the voter count the mesh keeps.
+type Membership struct {
+	Voters  int                `msgpack:"voters"`
+	Members map[string]*Member `msgpack:"members"`
+}
+
+// Clone returns a deep copy.
+func (m Membership) Clone() Membership {
+	out := Membership{Voters: m.Voters, Members: make(map[string]*Member, len(m.Members))}
+	for id, mem := range m.Members {
+		c := *mem
+		c.Addrs = slices.Clone(mem.Addrs)
+		out.Members[id] = &c
+	}
+	return out
+}
+
+// Sorted returns the members ordered by join time, then ID.
+func (m Membership) Sorted() []*Member {
+	out := slices.Collect(maps.Values(m.Members))
+	slices.SortFunc(out, func(a, b *Member) int {
+		if c := a.Joined.Compare(b.Joined); c != 0 {
+			return c
+		}
+		if a.ID < b.ID {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+// Op names a state-machine command.
+type Op string
+
+// Commands.
+const (
+	OpInit  Op = "init"  // set the voter count (first entry of a new mesh)
+	OpJoin  Op = "join"  // add or refresh a member; it becomes alive
+	OpState Op = "state" // set a member's state (dead, alive, left)
+)
+
+// Command is one replicated log entry.
+type Command struct {
+	Op     Op          `msgpack:"op"`
+	Voters int         `msgpack:"voters,omitempty"`
+	Member *Member     `msgpack:"member,omitempty"`
+	ID     string      `msgpack:"id,omitempty"`
+	State  MemberState `msgpack:"state,omitempty"`
+	At     time.Time   `msgpack:"at"` // the leader's clock when proposed: keeps apply deterministic
+}
+
+// ErrUnknownMember: a command names a member the state does not have.
+var ErrUnknownMember = errors.New("unknown member")
+
+// fsm applies commands to the membership.
+type fsm struct {
+	mu       sync.RWMutex
+	state    Membership
+	onChange func(Membership)
+}
+
+func newFSM(onChange func(Membership)) *fsm {
+	return &fsm{state: Membership{Members: map[string]*Member{}}, onChange: onChange}
+}
+
+func (f *fsm) Apply(l *raft.Log) any {
+	var c Command
+	if err := msgpack.Unmarshal(l.Data, &c); err != nil {
+		return fmt.Errorf("decode command at index %d: %w", l.Index, err)
+	}
+	f.mu.Lock()
+	err := f.apply(c)
+	var snap Membership
+	if err == nil && f.onChange != nil {
+		snap = f.state.Clone()
+	}
+	f.mu.Unlock()
+	if err == nil && f.onChange != nil {
+		f.onChange(snap)
+	}
+	return err
+}
+
+func (f *fsm) apply(c Command) error {
+	switch c.Op {
+	case OpInit:
+		f.state.Voters = c.Voters
+	case OpJoin:
+		if c.Member == nil {
+			return errors.New("join without member")
+		}
+		m := *c.Member
+		m.Addrs = slices.Clone(c.Member.Addrs)
+		if old, ok := f.state.Members[m.ID]; ok {
+			m.Joined = old.Joined
+		} else {
+			m.Joined = c.At
+		}
+		m.State, m.Changed = Alive, c.At
+		f.state.Members[m.ID] = &m
+	case OpState:
+		m, ok := f.state.Members[c.ID]
+		if !ok {
+			return fmt.Errorf("%w %s", ErrUnknownMember, c.ID)
+		}
+		if m.State != c.State {
+			m.State, m.Changed = c.State, c.At
+		}
+	default:
+		return fmt.Errorf("unknown command %q", c.Op)
+	}
+	return nil
+}
+
+// Membership returns a copy of the current state.
+func (f *fsm) Membership() Membership {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Clone()
+}
+
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	data, err := msgpack.Marshal(f.state)
+	if err != nil {
+		return nil, err
+	}
+	return snapshot(data), nil
+}
+
+func (f *fsm) Restore(r io.ReadCloser) error {
+	defer r.Close()
+	var st Membership
+	if err := msgpack.NewDecoder(r).Decode(&st); err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	if st.Members == nil {
+		st.Members = map[string]*Member{}
+	}
+	f.mu.Lock()
+	f.state = st
+	snap := st.Clone()
+	f.mu.Unlock()
+	if f.onChange != nil {
+		f.onChange(snap)
+	}
+	return nil
+}
+
+type snapshot []byte
+
+func (s snapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (snapshot) Release() {}

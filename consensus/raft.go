@@ -1,0 +1,285 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/vmihailenco/msgpack/v5"
+	"go.etcd.io/bbolt"
+
+	"github.com/meshcompute/mesh/mesh"
+)
+
+// Sentinel errors.
+var (
+	// ErrNotLeader: the operation must run on the leader.
+	ErrNotLeader = errors.New("not the raft leader")
+	// ErrDataDirLocked: another node process uses the data dir.
+	ErrDataDirLocked = errors.New("data dir in use by another mesh node")
+)
+
+// Config configures a Raft node.
+type Config struct {
+	Host    *mesh.Host
+	DataDir string // raft state goes to <DataDir>/raft
+	// HeartbeatTimeout and ElectionTimeout bound failover; zero means 1 s.
+	HeartbeatTimeout time.Duration
+	ElectionTimeout  time.Duration
+	// LogOutput receives raft's own warnings; nil discards them.
+	LogOutput io.Writer
+	Logger    *slog.Logger
+	// OnMembership is called after every change to the membership, on
+	// raft's apply goroutine; it must be quick.
+	OnMembership func(Membership)
+}
+
+// Node is a running Raft server.
+type Node struct {
+	r         *raft.Raft
+	fsm       *fsm
+	store     *raftboltdb.BoltStore
+	transport *raft.NetworkTransport
+	layer     *streamLayer
+	notify    chan bool
+	id        raft.ServerID
+	log       *slog.Logger
+}
+
+// Open starts raft on the host, with its log, stable store and snapshots in
+// <DataDir>/raft. It does not bootstrap or join: see Bootstrap and
+// HasExistingState.
+func Open(cfg Config) (*Node, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create raft dir: %w", err)
+	}
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(dir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: time.Second},
+	})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("%s: %w: stop the other node or use another --data-dir", cfg.DataDir, ErrDataDirLocked)
+		}
+		return nil, fmt.Errorf("open raft log %s: %w: %w (restore the data dir from a backup, or remove it to rejoin as a new node)", filepath.Join(dir, "raft.db"), mesh.ErrCorruptDataDir, err)
+	}
+	out := cfg.LogOutput
+	if out == nil {
+		out = io.Discard
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: out})
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("open raft snapshots: %w", err)
+	}
+	layer, err := newStreamLayer(cfg.Host.LibP2P())
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	transport := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  layer,
+		MaxPool: 3,
+		Timeout: 5 * time.Second,
+		Logger:  hlog,
+	})
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.Host.ID().String())
+	rc.Logger = hlog
+	rc.HeartbeatTimeout = orDefault(cfg.HeartbeatTimeout, time.Second)
+	rc.ElectionTimeout = orDefault(cfg.ElectionTimeout, time.Second)
+	rc.LeaderLeaseTimeout = rc.HeartbeatTimeout / 2
+	rc.CommitTimeout = 20 * time.Millisecond
+	notify := make(chan bool, 64)
+	rc.NotifyCh = notify
+	f := newFSM(cfg.OnMembership)
+	r, err := raft.NewRaft(rc, f, store, store, snaps, transport)
+	if err != nil {
+		transport.Close()
+		store.Close()
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	return &Node{r: r, fsm: f, store: store, transport: transport, layer: layer, notify: notify, id: rc.LocalID, log: log}, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// HasExistingState reports whether this data dir already belongs to a mesh.
+func (n *Node) HasExistingState() (bool, error) {
+	last, err := n.store.LastIndex()
+	if err != nil {
+		return false, err
+	}
+	return last > 0, nil
+}
+
+// Bootstrap makes this node the single voter of a new mesh and records the
+// voter count the mesh keeps.
+func (n *Node) Bootstrap(ctx context.Context, voters int) error {
+	cfg := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: n.id, Address: raft.ServerAddress(n.id)}}}
+	if err := n.r.BootstrapCluster(cfg).Error(); err != nil {
+		return fmt.Errorf("bootstrap raft: %w", err)
+	}
+	if err := n.WaitLeader(ctx); err != nil {
+		return err
+	}
+	return n.Apply(ctx, Command{Op: OpInit, Voters: voters})
+}
+
+// WaitLeader waits until some leader is known.
+func (n *Node) WaitLeader(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if _, ok := n.Leader(); ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for a raft leader: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Apply replicates a command; only the leader may.
+func (n *Node) Apply(ctx context.Context, c Command) error {
+	if n.r.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	if c.At.IsZero() {
+		c.At = time.Now().UTC()
+	}
+	data, err := msgpack.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode command: %w", err)
+	}
+	timeout := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	fut := n.r.Apply(data, timeout)
+	if err := fut.Error(); err != nil {
+		return wrapRaftErr("apply "+string(c.Op), err)
+	}
+	if err, ok := fut.Response().(error); ok && err != nil {
+		return err
+	}
+	return nil
+}
+
+func wrapRaftErr(what string, err error) error {
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+		return fmt.Errorf("%s: %w: %w", what, ErrNotLeader, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Membership returns this node's copy of the replicated membership.
+func (n *Node) Membership() Membership { return n.fsm.Membership() }
+
+// IsLeader reports whether this node leads.
+func (n *Node) IsLeader() bool { return n.r.State() == raft.Leader }
+
+// Leader returns the current leader's peer ID, if one is known.
+func (n *Node) Leader() (peer.ID, bool) {
+	_, id := n.r.LeaderWithID()
+	if id == "" {
+		return "", false
+	}
+	p, err := peer.Decode(string(id))
+	if err != nil {
+		return "", false
+	}
+	return p, true
+}
+
+// Term is the current Raft term.
+func (n *Node) Term() uint64 { return n.r.CurrentTerm() }
+
+// CommitIndex is the index of the last committed entry this node knows.
+func (n *Node) CommitIndex() uint64 { return n.r.CommitIndex() }
+
+// State is the Raft role of this node (Leader, Follower, Candidate...).
+func (n *Node) State() string { return n.r.State().String() }
+
+// LeaderEvents delivers true when this node becomes leader, false when it
+// stops being leader. Consume it promptly: raft blocks on it.
+func (n *Node) LeaderEvents() <-chan bool { return n.notify }
+
+// Server is one entry of the Raft configuration.
+type Server struct {
+	ID    string
+	Voter bool
+}
+
+// Servers returns the current Raft configuration.
+func (n *Node) Servers() ([]Server, error) {
+	f := n.r.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	var out []Server
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Server{ID: string(s.ID), Voter: s.Suffrage == raft.Voter})
+	}
+	return out, nil
+}
+
+// AddVoter adds or promotes a member to voter.
+func (n *Node) AddVoter(id string, timeout time.Duration) error {
+	return wrapRaftErr("add voter "+id, n.r.AddVoter(raft.ServerID(id), raft.ServerAddress(id), 0, timeout).Error())
+}
+
+// AddNonvoter adds a member that replicates the log but does not vote.
+func (n *Node) AddNonvoter(id string, timeout time.Duration) error {
+	return wrapRaftErr("add nonvoter "+id, n.r.AddNonvoter(raft.ServerID(id), raft.ServerAddress(id), 0, timeout).Error())
+}
+
+// DemoteVoter keeps a member in the configuration without a vote.
+func (n *Node) DemoteVoter(id string, timeout time.Duration) error {
+	return wrapRaftErr("demote "+id, n.r.DemoteVoter(raft.ServerID(id), 0, timeout).Error())
+}
+
+// RemoveServer removes a member from the configuration.
+func (n *Node) RemoveServer(id string, timeout time.Duration) error {
+	return wrapRaftErr("remove "+id, n.r.RemoveServer(raft.ServerID(id), 0, timeout).Error())
+}
+
+// TransferLeadership hands leadership to another voter and waits for it.
+func (n *Node) TransferLeadership() error {
+	return n.r.LeadershipTransfer().Error()
+}
+
+// Close shuts raft down and closes its stores.
+func (n *Node) Close() error {
+	err := n.r.Shutdown().Error()
+	if terr := n.transport.Close(); terr != nil && err == nil && !strings.Contains(terr.Error(), "closed") {
+		err = terr
+	}
+	if serr := n.store.Close(); serr != nil && err == nil {
+		err = serr
+	}
+	return err
+}
