@@ -73,7 +73,7 @@ func (p *remoteProcess) SendUserMessage(pid *actor.PID, message any) {
 // System messages (watch, stop) are not carried between nodes: membership,
 // not actor watches, tells who is gone.
 func (p *remoteProcess) SendSystemMessage(pid *actor.PID, message any) {}
-func (p *remoteProcess) Stop(pid *actor.PID)                          {}
+func (p *remoteProcess) Stop(pid *actor.PID)                           {}
 
 func (r *Remote) deliver(from peer.ID, env *mesh.Envelope) {
 	var sender *actor.PID

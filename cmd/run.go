@@ -79,4 +79,3 @@ mesh runs until Ctrl-C; otherwise it shuts down after printing.`,
 	fl.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error (logs go to stderr)")
 	return c
 }
-
