@@ -190,6 +190,9 @@ func (n *Node) Apply(ctx context.Context, c Command) error {
 }
 
 func wrapRaftErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
 	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
 		return fmt.Errorf("%s: %w: %w", what, ErrNotLeader, err)
 	}
