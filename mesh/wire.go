@@ -1,0 +1,213 @@
+package mesh
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// MsgProtocol carries actor messages: a stream per direction per peer pair,
+// each a sequence of msgpack-encoded Envelopes (msgpack values delimit
+// themselves, so no extra framing is needed).
+const MsgProtocol protocol.ID = "/mesh/msg/1.0.0"
+
+// ErrQueueFull: the outbound queue to a peer is full (the peer is slow or
+// hung); the message was dropped. Requests time out; callers may retry.
+var ErrQueueFull = errors.New("outbound queue full")
+
+// ErrUnknownMessage: an envelope names a message type no one registered.
+var ErrUnknownMessage = errors.New("unknown message type")
+
+// PIDRef names an actor on a node: the node's peer ID and the actor's id.
+type PIDRef struct {
+	Node string `msgpack:"n"`
+	ID   string `msgpack:"i"`
+}
+
+// Envelope is one message on the wire.
+type Envelope struct {
+	Target string             `msgpack:"t"`           // actor id on the receiving node
+	Sender *PIDRef            `msgpack:"s,omitempty"` // who to reply to, if anyone
+	Type   string             `msgpack:"y"`           // registered message type name
+	Body   msgpack.RawMessage `msgpack:"b"`
+}
+
+var registry = struct {
+	sync.RWMutex
+	byName map[string]reflect.Type
+	byType map[reflect.Type]string
+}{byName: map[string]reflect.Type{}, byType: map[reflect.Type]string{}}
+
+// RegisterMessage makes *T sendable between nodes under name. Register every
+// message type at init on every node; the name must be unique and stable.
+func RegisterMessage[T any](name string) {
+	t := reflect.TypeFor[T]()
+	registry.Lock()
+	defer registry.Unlock()
+	if old, ok := registry.byName[name]; ok && old != t {
+		panic(fmt.Sprintf("mesh.RegisterMessage: %q already names %v", name, old))
+	}
+	registry.byName[name] = t
+	registry.byType[t] = name
+}
+
+// EncodeMessage encodes a registered message (a *T) into its type name and
+// msgpack body.
+func EncodeMessage(msg any) (string, []byte, error) {
+	v := reflect.ValueOf(msg)
+	if v.Kind() != reflect.Pointer {
+		return "", nil, fmt.Errorf("encode %T: %w: send messages as pointers", msg, ErrUnknownMessage)
+	}
+	registry.RLock()
+	name, ok := registry.byType[v.Type().Elem()]
+	registry.RUnlock()
+	if !ok {
+		return "", nil, fmt.Errorf("encode %T: %w: call mesh.RegisterMessage for it", msg, ErrUnknownMessage)
+	}
+	body, err := msgpack.Marshal(msg)
+	if err != nil {
+		return "", nil, fmt.Errorf("encode %s: %w", name, err)
+	}
+	return name, body, nil
+}
+
+// DecodeMessage decodes a body encoded by EncodeMessage into a new *T.
+func DecodeMessage(name string, body []byte) (any, error) {
+	registry.RLock()
+	t, ok := registry.byName[name]
+	registry.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("decode %q: %w (is the node running an older binary?)", name, ErrUnknownMessage)
+	}
+	v := reflect.New(t)
+	if err := msgpack.Unmarshal(body, v.Interface()); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", name, err)
+	}
+	return v.Interface(), nil
+}
+
+// SetHandler installs the function that receives every inbound envelope. It
+// is called on the stream's goroutine, in order per peer, and must not block.
+func (m *Host) SetHandler(fn func(from peer.ID, env *Envelope)) {
+	m.mu.Lock()
+	m.handler = fn
+	m.mu.Unlock()
+}
+
+func (m *Host) handleStream(s network.Stream) {
+	defer s.Close()
+	from := s.Conn().RemotePeer()
+	dec := msgpack.NewDecoder(bufio.NewReaderSize(s, 64<<10))
+	for {
+		env := new(Envelope)
+		if err := dec.Decode(env); err != nil {
+			if m.ctx.Err() == nil {
+				m.log.Debug("inbound stream ended", "peer", from, "err", err)
+			}
+			s.Reset()
+			return
+		}
+		m.mu.Lock()
+		h := m.handler
+		m.mu.Unlock()
+		if h != nil {
+			h(from, env)
+		}
+	}
+}
+
+const (
+	outboundQueue = 4096
+	dialTimeout   = 5 * time.Second
+	writeTimeout  = 5 * time.Second
+)
+
+// outbound is the ordered queue of envelopes for one peer and the goroutine
+// (owned by the Host) that writes them to a long-lived stream.
+type outbound struct {
+	peer  peer.ID
+	queue chan *Envelope
+}
+
+// Send queues env for delivery to peer p without blocking. Delivery is
+// ordered per peer and best effort: if the peer cannot be reached the
+// envelope is dropped and logged, as with any actor message; requesters time
+// out.
+func (m *Host) Send(p peer.ID, env *Envelope) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return fmt.Errorf("send to %s: host closed", p)
+	}
+	o, ok := m.out[p]
+	if !ok {
+		o = &outbound{peer: p, queue: make(chan *Envelope, outboundQueue)}
+		m.out[p] = o
+		m.wg.Add(1)
+		go m.runOutbound(o)
+	}
+	m.mu.Unlock()
+	select {
+	case o.queue <- env:
+		return nil
+	default:
+		return fmt.Errorf("send to %s: %w", p, ErrQueueFull)
+	}
+}
+
+func (m *Host) runOutbound(o *outbound) {
+	defer m.wg.Done()
+	var (
+		s   network.Stream
+		w   *bufio.Writer
+		enc *msgpack.Encoder
+	)
+	reset := func() {
+		if s != nil {
+			s.Reset()
+		}
+		s, w, enc = nil, nil, nil
+	}
+	defer reset()
+	for {
+		var env *Envelope
+		select {
+		case <-m.ctx.Done():
+			return
+		case env = <-o.queue:
+		}
+		if s == nil {
+			ctx, cancel := context.WithTimeout(m.ctx, dialTimeout)
+			ns, err := m.h.NewStream(ctx, o.peer, MsgProtocol)
+			cancel()
+			if err != nil {
+				m.log.Debug("open message stream failed; dropping message", "peer", o.peer, "type", env.Type, "err", err)
+				continue
+			}
+			s, w = ns, bufio.NewWriterSize(ns, 64<<10)
+			enc = msgpack.NewEncoder(w)
+		}
+		_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
+		err := enc.Encode(env)
+		// Batch whatever else is queued into the same flush.
+		for err == nil && len(o.queue) > 0 && w.Buffered() < 1<<20 {
+			err = enc.Encode(<-o.queue)
+		}
+		if err == nil {
+			err = w.Flush()
+		}
+		if err != nil {
+			m.log.Debug("write to peer failed; message dropped, stream reset", "peer", o.peer, "err", err)
+			reset()
+		}
+	}
+}
