@@ -7,7 +7,7 @@ import (
 )
 
 func newTestSecret() (mesh.Secret, error) { return mesh.NewSecret() }
-func errCorrupt() error                  { return mesh.ErrCorruptDataDir }
+func errCorrupt() error                   { return mesh.ErrCorruptDataDir }
 
 // leakOptions lists goroutines of third-party libraries that outlive a
 // closed node by design.
