@@ -17,6 +17,8 @@ const configTimeout = 5 * time.Second
 // Raft configuration as a voter while the mesh has fewer live voters than it
 // keeps, as a non-voter after that. Runs on the leader.
 func (n *Node) admit(ctx context.Context, m *consensus.Member) (*JoinReply, error) {
+	n.configMu.Lock()
+	defer n.configMu.Unlock()
 	if _, err := peer.Decode(m.ID); err != nil {
 		return nil, fmt.Errorf("join: member id %q is not a peer ID", m.ID)
 	}
@@ -61,6 +63,8 @@ func (n *Node) admit(ctx context.Context, m *consensus.Member) (*JoinReply, erro
 
 // remove takes a leaving member out at once. Runs on the leader.
 func (n *Node) remove(ctx context.Context, id string) (*LeaveReply, error) {
+	n.configMu.Lock()
+	defer n.configMu.Unlock()
 	if !n.raft.IsLeader() {
 		return nil, consensus.ErrNotLeader
 	}
@@ -85,6 +89,8 @@ type reconcilePlan struct {
 // are demoted, left members removed, and live non-voters promoted until the
 // mesh has its number of voters again. Runs on the leader.
 func (n *Node) applyPlan(ctx context.Context, p reconcilePlan) error {
+	n.configMu.Lock()
+	defer n.configMu.Unlock()
 	for _, id := range p.dead {
 		if err := n.raft.Apply(ctx, consensus.Command{Op: consensus.OpState, ID: id, State: consensus.Dead}); err != nil {
 			return err

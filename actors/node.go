@@ -95,6 +95,11 @@ type Node struct {
 	// Created reports whether this start created a new mesh.
 	Created bool
 
+	// configMu serializes the leader's membership changes (admit, remove,
+	// applyPlan): each counts the live voters and then adds or promotes one,
+	// so two at once would both see room for a voter.
+	configMu sync.Mutex
+
 	closeOnce sync.Once
 	closeErr  error
 }
