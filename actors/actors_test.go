@@ -148,14 +148,27 @@ func TestRemoteRequestAcrossNodes(t *testing.T) {
 	}
 }
 
-func TestRequestTimesOutWhenPeerIsGone(t *testing.T) {
+func TestRequestToGonePeerFailsFast(t *testing.T) {
 	nodes, _ := startMesh(t, 2)
 	a, b := nodes[0], nodes[1]
 	bid := b.ID()
 	b.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
 	_, err := a.Remote().Request(ctx, a.Remote().PID(bid, SupervisorID), &Echo{Text: "x"})
+	var er *ErrorReply
+	if !errors.As(err, &er) || er.Code != CodeUnreachable {
+		t.Fatalf("got %v, want an ErrorReply %s before the deadline", err, CodeUnreachable)
+	}
+}
+
+func TestRequestWithoutReplyTimesOut(t *testing.T) {
+	nodes, _ := startMesh(t, 2)
+	a, b := nodes[0], nodes[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	// The supervisor ignores a Pong: no reply will come.
+	_, err := a.Remote().Request(ctx, a.Remote().PID(b.ID(), SupervisorID), &Pong{})
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("got %v, want ErrTimeout", err)
 	}

@@ -26,6 +26,8 @@ const (
 	CodeNoActor  = "no_actor"
 	CodeNoLeader = "no_leader"
 	CodeFailed   = "failed"
+	// CodeUnreachable: the message could not be delivered to its node.
+	CodeUnreachable = "unreachable"
 )
 
 func (e *ErrorReply) Error() string { return e.Message }

@@ -32,6 +32,7 @@ func NewRemote(sys *actor.ActorSystem, host *mesh.Host, log *slog.Logger) *Remot
 	sys.ProcessRegistry.Address = r.self
 	sys.ProcessRegistry.RegisterAddressResolver(r.resolve)
 	host.SetHandler(r.deliver)
+	host.SetDropHandler(r.undeliverable)
 	return r
 }
 
@@ -100,6 +101,15 @@ func (r *Remote) deliver(from peer.ID, env *mesh.Envelope) {
 	} else {
 		r.sys.Root.Send(target, msg)
 	}
+}
+
+// undeliverable answers a local requester whose message could not reach its
+// peer, so that it fails at once with the reason instead of timing out.
+func (r *Remote) undeliverable(to peer.ID, env *mesh.Envelope, err error) {
+	if env.Sender == nil || env.Sender.Node != r.self {
+		return
+	}
+	r.sys.Root.Send(actor.NewPID(r.self, env.Sender.ID), &ErrorReply{Code: CodeUnreachable, Message: fmt.Sprintf("node %s: %v", to, err)})
 }
 
 // replyProcess receives exactly one reply into a channel. It replaces

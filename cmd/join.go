@@ -142,6 +142,13 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 	if f.voters < 1 {
 		return usageError{fmt.Errorf("--voters %d: want at least 1", f.voters)}
 	}
+	// Check the data dir before anything is written into it.
+	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	if _, err := mesh.LoadOrCreateIdentity(f.dataDir); err != nil {
+		return err
+	}
 	secret, created, err := resolveSecret(f.dataDir, f.secretFile, len(peers) > 0)
 	if err != nil {
 		return err

@@ -63,6 +63,7 @@ type Host struct {
 	mu      sync.Mutex
 	out     map[peer.ID]*outbound
 	handler func(from peer.ID, env *Envelope)
+	onDrop  func(to peer.ID, env *Envelope, err error)
 	closed  bool
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -167,9 +168,10 @@ func (m *Host) Send(p peer.ID, env *Envelope) error {
 func (m *Host) runOutbound(o *outbound) {
 	defer m.wg.Done()
 	var (
-		s   network.Stream
-		w   *bufio.Writer
-		enc *msgpack.Encoder
+		s     network.Stream
+		w     *bufio.Writer
+		enc   *msgpack.Encoder
+		batch []*Envelope
 	)
 	reset := func() {
 		if s != nil {
@@ -185,12 +187,23 @@ func (m *Host) runOutbound(o *outbound) {
 			return
 		case env = <-o.queue:
 		}
+		batch = append(batch[:0], env)
 		if s == nil {
+			// Member pings pace the retries: the swarm's own dial backoff
+			// would only delay reaching a peer that is back.
+			if sw, ok := m.h.Network().(*swarm.Swarm); ok {
+				sw.Backoff().Clear(o.peer)
+			}
 			ctx, cancel := context.WithTimeout(m.ctx, dialTimeout)
 			ns, err := m.h.NewStream(ctx, o.peer, MsgProtocol)
 			cancel()
 			if err != nil {
-				m.log.Debug("open message stream failed; dropping message", "peer", o.peer, "type", env.Type, "err", err)
+				// Whatever is queued now would meet the same fate: fail it
+				// all at once rather than dial once per message.
+				for len(o.queue) > 0 {
+					batch = append(batch, <-o.queue)
+				}
+				m.dropped(o.peer, batch, fmt.Errorf("%w: %v", ErrUnreachable, err))
 				continue
 			}
 			s, w = ns, bufio.NewWriterSize(ns, 64<<10)
@@ -200,14 +213,38 @@ func (m *Host) runOutbound(o *outbound) {
 		err := enc.Encode(env)
 		// Batch whatever else is queued into the same flush.
 		for err == nil && len(o.queue) > 0 && w.Buffered() < 1<<20 {
-			err = enc.Encode(<-o.queue)
+			next := <-o.queue
+			batch = append(batch, next)
+			err = enc.Encode(next)
 		}
 		if err == nil {
 			err = w.Flush()
 		}
 		if err != nil {
-			m.log.Debug("write to peer failed; message dropped, stream reset", "peer", o.peer, "err", err)
 			reset()
+			m.dropped(o.peer, batch, fmt.Errorf("%w: write failed: %v", ErrUnreachable, err))
 		}
+	}
+}
+
+// SetDropHandler installs the function told about envelopes that could not
+// be delivered (the peer could not be reached or the write failed), so that
+// requests waiting for replies can fail at once instead of timing out.
+func (m *Host) SetDropHandler(fn func(to peer.ID, env *Envelope, err error)) {
+	m.mu.Lock()
+	m.onDrop = fn
+	m.mu.Unlock()
+}
+
+func (m *Host) dropped(to peer.ID, envs []*Envelope, err error) {
+	m.log.Debug("messages to peer dropped", "peer", to, "count", len(envs), "err", err)
+	m.mu.Lock()
+	fn := m.onDrop
+	m.mu.Unlock()
+	if fn == nil {
+		return
+	}
+	for _, env := range envs {
+		fn(to, env, err)
 	}
 }

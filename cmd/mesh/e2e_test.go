@@ -290,6 +290,8 @@ func TestBadInput(t *testing.T) {
 		code    int
 		want    []string
 		maxTime time.Duration
+		// untouched is a file the failed command must not create.
+		untouched string
 	}{
 		{
 			name: "malformed peer multiaddr",
@@ -326,6 +328,7 @@ func TestBadInput(t *testing.T) {
 			name: "corrupt identity key",
 			args: []string{"join", "--data-dir", corrupt},
 			code: 1, want: []string{filepath.Join(corrupt, "identity.key"), "corrupt"},
+			untouched: filepath.Join(corrupt, "secret"),
 		},
 		{
 			name: "status against an unreachable peer",
@@ -355,6 +358,11 @@ func TestBadInput(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(stderr, w) {
 					t.Errorf("message does not mention %q", w)
+				}
+			}
+			if tc.untouched != "" {
+				if _, err := os.Stat(tc.untouched); err == nil {
+					t.Errorf("the failed command wrote %s", tc.untouched)
 				}
 			}
 			if tc.maxTime > 0 && took > tc.maxTime {
