@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -52,9 +53,41 @@ func (c *Client) Request(ctx context.Context, p peer.ID, id string, msg any) (an
 	return c.remote.Request(ctx, c.remote.PID(p, id), msg)
 }
 
+// Start sends msg to actor id on node p now; Wait on the call for the reply.
+func (c *Client) Start(p peer.ID, id string, msg any) (*Call, error) {
+	return c.remote.Start(c.remote.PID(p, id), msg)
+}
+
 // Close disconnects.
 func (c *Client) Close() error {
 	err := c.host.Close()
 	c.sys.Shutdown()
 	return err
 }
+
+// updatesProcess hands TaskUpdates from the scheduler to a callback, on the
+// goroutine that read them from the wire (in order per sender).
+type updatesProcess struct{ fn func([]TaskUpdate) }
+
+func (p *updatesProcess) SendUserMessage(_ *actor.PID, m any) {
+	if u, ok := actor.UnwrapEnvelopeMessage(m).(*TaskUpdates); ok {
+		p.fn(u.Updates)
+	}
+}
+func (p *updatesProcess) SendSystemMessage(*actor.PID, any) {}
+func (p *updatesProcess) Stop(*actor.PID)                   {}
+
+// OnTaskUpdates installs the callback that receives the scheduler's task
+// updates for this client. Call it once, before submitting.
+func (c *Client) OnTaskUpdates(fn func([]TaskUpdate)) error {
+	if _, ok := c.sys.ProcessRegistry.Add(&updatesProcess{fn: fn}, ClientUpdatesID); !ok {
+		return errors.New("task updates callback already installed")
+	}
+	return nil
+}
+
+// ID is the client's peer ID, by which the scheduler knows it.
+func (c *Client) ID() string { return c.host.ID().String() }
+
+// AddPeer records a member's addresses so the client can reach it.
+func (c *Client) AddPeer(info peer.AddrInfo) { c.host.AddPeer(info) }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/meshcompute/mesh/actors/store"
 	"github.com/meshcompute/mesh/consensus"
 	"github.com/meshcompute/mesh/mesh"
 )
@@ -50,6 +52,13 @@ type NodeConfig struct {
 	Heartbeat time.Duration
 	// ElectionTimeout bounds Raft failover (default 1 s).
 	ElectionTimeout time.Duration
+	// Threads is how many tasks the node runs at once (default: its cores).
+	Threads int
+	// Replicas is how many nodes hold each result, in all (default 2).
+	Replicas int
+	// MemoryLimit bounds the result store's memory in bytes; past it
+	// values spill to <DataDir>/spill (0: no limit).
+	MemoryLimit int64
 	// JoinTimeout bounds the attempts to reach a peer (default 30 s).
 	JoinTimeout time.Duration
 	Logger      *slog.Logger
@@ -66,6 +75,12 @@ func (c *NodeConfig) defaults() {
 	}
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = 250 * time.Millisecond
+	}
+	if c.Threads <= 0 {
+		c.Threads = runtime.NumCPU()
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 2
 	}
 	if c.JoinTimeout <= 0 {
 		c.JoinTimeout = 30 * time.Second
@@ -88,6 +103,10 @@ type Node struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	store  *store.Store
+	taskCh chan Assignment
+	doneCh chan finishedTask
 
 	supervisor *actor.PID
 	stopped    chan struct{} // closed when the supervisor has stopped
@@ -130,6 +149,12 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 			n.Close()
 		}
 	}()
+	n.store, err = store.Open(store.Config{Dir: filepath.Join(cfg.DataDir, "spill"), MemoryLimit: cfg.MemoryLimit})
+	if err != nil {
+		return nil, fmt.Errorf("open result store: %w", err)
+	}
+	n.taskCh = make(chan Assignment, 1<<16)
+	n.doneCh = make(chan finishedTask, 1<<12)
 	n.sys = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return cfg.Logger.With("lib", "protoactor")
 	}))
@@ -148,6 +173,10 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	}
 	n.wg.Add(1)
 	go n.forwardLeadership()
+	for range cfg.Threads {
+		n.spawn(n.runPool)
+	}
+	n.spawn(n.runReporter)
 
 	existing, err := n.raft.HasExistingState()
 	if err != nil {
@@ -184,7 +213,7 @@ func (n *Node) memberRecord() *consensus.Member {
 	for _, a := range n.host.Addrs() {
 		addrs = append(addrs, a.String())
 	}
-	return &consensus.Member{ID: n.self, Name: name, Addrs: addrs, Cores: cores, Memory: mem}
+	return &consensus.Member{ID: n.self, Name: name, Addrs: addrs, Cores: cores, Threads: n.cfg.Threads, Memory: mem}
 }
 
 // join asks any reachable peer (or, after a restart, the mesh we belonged
@@ -422,6 +451,9 @@ func (n *Node) Close() error {
 		}
 		n.wg.Wait()
 		errs = append(errs, n.host.Close())
+		if n.store != nil {
+			errs = append(errs, n.store.Close())
+		}
 		if n.sys != nil {
 			n.sys.Shutdown()
 		}
@@ -429,3 +461,6 @@ func (n *Node) Close() error {
 	})
 	return n.closeErr
 }
+
+// StoredKeys lists the keys this node's result store holds.
+func (n *Node) StoredKeys() []string { return n.store.Keys() }

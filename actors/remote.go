@@ -125,23 +125,48 @@ func (p *replyProcess) SendUserMessage(_ *actor.PID, m any) {
 func (p *replyProcess) SendSystemMessage(*actor.PID, any) {}
 func (p *replyProcess) Stop(*actor.PID)                   {}
 
-// Request sends msg to target (local or on any node) and waits for the reply
-// until ctx ends. An *ErrorReply comes back as an error.
-func (r *Remote) Request(ctx context.Context, target *actor.PID, msg any) (any, error) {
+// Call is a request on its way: Send it now, Wait for the reply later.
+type Call struct {
+	r      *Remote
+	p      *replyProcess
+	self   *actor.PID
+	target *actor.PID
+	msg    any
+}
+
+// Start sends msg to target (local or on any node) at once and returns the
+// call to Wait on. Messages started from one goroutine reach a node in order.
+func (r *Remote) Start(target *actor.PID, msg any) (*Call, error) {
 	p := &replyProcess{ch: make(chan any, 1)}
 	self, ok := r.sys.ProcessRegistry.Add(p, "reply"+r.sys.ProcessRegistry.NextId())
 	if !ok {
 		return nil, errors.New("reply id collision")
 	}
-	defer r.sys.ProcessRegistry.Remove(self)
 	r.sys.Root.RequestWithCustomSender(target, msg, self)
+	return &Call{r: r, p: p, self: self, target: target, msg: msg}, nil
+}
+
+// Wait waits for the reply until ctx ends. An *ErrorReply comes back as an
+// error. Wait once per call.
+func (c *Call) Wait(ctx context.Context) (any, error) {
+	defer c.r.sys.ProcessRegistry.Remove(c.self)
 	select {
-	case reply := <-p.ch:
+	case reply := <-c.p.ch:
 		if e, ok := reply.(*ErrorReply); ok {
 			return nil, e
 		}
 		return reply, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%T to %s on %s: %w (%w)", msg, target.Id, target.Address, ErrTimeout, ctx.Err())
+		return nil, fmt.Errorf("%T to %s on %s: %w (%w)", c.msg, c.target.Id, c.target.Address, ErrTimeout, ctx.Err())
 	}
+}
+
+// Request sends msg to target (local or on any node) and waits for the reply
+// until ctx ends. An *ErrorReply comes back as an error.
+func (r *Remote) Request(ctx context.Context, target *actor.PID, msg any) (any, error) {
+	c, err := r.Start(target, msg)
+	if err != nil {
+		return nil, err
+	}
+	return c.Wait(ctx)
 }

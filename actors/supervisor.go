@@ -1,8 +1,6 @@
 package actors
 
 import (
-	"time"
-
 	"github.com/asynkron/protoactor-go/actor"
 )
 
@@ -33,10 +31,18 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			return
 		}
 		s.membership = pid
+		for name, producer := range map[string]actor.Producer{
+			"worker": func() actor.Actor { return &workerActor{n: s.n} },
+			"store":  func() actor.Actor { return &storeActor{n: s.n} },
+		} {
+			if _, err := ctx.SpawnNamed(actor.PropsFromProducer(producer), name); err != nil {
+				s.n.log.Error("spawn actor", "name", name, "err", err)
+			}
+		}
 	case *leadershipChanged:
 		if m.leader && s.scheduler == nil {
 			pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-				return &scheduler{n: s.n, term: m.term, since: time.Now()}
+				return newScheduler(s.n, m.term)
 			}), "scheduler")
 			if err != nil {
 				s.n.log.Error("spawn scheduler actor", "err", err)
@@ -56,24 +62,5 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		ctx.Respond(&Echo{Text: m.Text, From: s.n.self})
 	case *actor.Stopped:
 		close(s.n.stopped)
-	}
-}
-
-// scheduler is the leader's scheduler actor ("node/scheduler"). It exists
-// only while its node leads; the futures work gives it tasks to place.
-type scheduler struct {
-	n     *Node
-	term  uint64
-	since time.Time
-}
-
-func (s *scheduler) Receive(ctx actor.Context) {
-	switch ctx.Message().(type) {
-	case *actor.Started:
-		s.n.log.Info("scheduler active", "term", s.term)
-	case *actor.Stopping:
-		s.n.log.Info("scheduler stopping: leadership lost", "term", s.term)
-	case *SchedulerInfoRequest:
-		ctx.Respond(&SchedulerInfo{Node: s.n.self, Term: s.term, Since: s.since})
 	}
 }

@@ -29,7 +29,8 @@ func defaultDataDir() string {
 
 type joinFlags struct {
 	listen, dataDir, secretFile, name, logLevel string
-	voters                                      int
+	voters, threads, replicas                   int
+	memoryLimit                                 int64
 	deadAfter, heartbeat, election, joinTimeout time.Duration
 }
 
@@ -58,6 +59,9 @@ dead by the leader after --dead-after.`,
 	fl.StringVar(&f.secretFile, "secret-file", "", "the mesh's secret (a copy of the first node's <data-dir>/secret); default <data-dir>/secret")
 	fl.StringVar(&f.name, "name", "", "human-readable node name (default: the host name)")
 	fl.IntVar(&f.voters, "voters", 3, "how many Raft voters a new mesh keeps (later members are non-voters)")
+	fl.IntVar(&f.threads, "threads", 0, "tasks this node runs at once (default: its cores)")
+	fl.IntVar(&f.replicas, "replicas", 2, "how many nodes hold each result, in all (the leader's setting counts)")
+	fl.Int64Var(&f.memoryLimit, "memory-limit", 0, "bytes of results kept in memory before spilling to <data-dir>/spill (0: no limit)")
 	fl.DurationVar(&f.deadAfter, "dead-after", 2*time.Second, "mark a member dead after this long without a heartbeat reply")
 	fl.DurationVar(&f.heartbeat, "heartbeat", 250*time.Millisecond, "interval of the leader's heartbeat probes")
 	fl.DurationVar(&f.election, "election-timeout", time.Second, "Raft heartbeat and election timeout")
@@ -159,6 +163,7 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 		DataDir: f.dataDir, Listen: []ma.Multiaddr{listen}, Peers: peers, Secret: secret, Name: f.name,
 		Voters: f.voters, DeadAfter: f.deadAfter, Heartbeat: f.heartbeat, ElectionTimeout: f.election,
 		JoinTimeout: f.joinTimeout, Logger: log, RaftLog: c.ErrOrStderr(),
+		Threads: f.threads, Replicas: f.replicas, MemoryLimit: f.memoryLimit,
 	})
 	if err != nil {
 		return err

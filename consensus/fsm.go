@@ -32,6 +32,7 @@ type Member struct {
 	Addrs   []string    `msgpack:"addrs" json:"addrs"`
 	State   MemberState `msgpack:"state" json:"state"`
 	Cores   int         `msgpack:"cores" json:"cores"`
+	Threads int         `msgpack:"threads" json:"threads"`
 	Memory  uint64      `msgpack:"memory" json:"memory"`
 	Joined  time.Time   `msgpack:"joined" json:"joined"`
 	Changed time.Time   `msgpack:"changed" json:"changed"`

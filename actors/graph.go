@@ -1,0 +1,615 @@
+package actors
+
+import (
+	"cmp"
+	"container/heap"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/meshcompute/mesh/consensus"
+)
+
+// Task states inside the scheduler (Dask's, less the ones a one-process
+// scheduler does not need).
+type taskState uint8
+
+const (
+	tsWaiting    taskState = iota // some input not in memory yet
+	tsQueued                      // ready, held on the scheduler until a worker has room
+	tsProcessing                  // sent to a worker
+	tsMemory                      // result held by one or more nodes
+	tsErred                       // failed for good
+	tsReleased                    // value dropped; lineage kept while dependents may need it
+)
+
+func (s taskState) String() string {
+	return [...]string{"waiting", "queued", "processing", "memory", "erred", "released"}[s]
+}
+
+// maxSuspicious: a task that was running on this many workers when they
+// died errs instead of taking down another (Dask's allowed-failures).
+const maxSuspicious = 3
+
+type stask struct {
+	spec       consensus.TaskSpec
+	data       bool // scattered: no lineage
+	state      taskState
+	waitingOn  int
+	deps       []*stask
+	dependents []*stask
+	worker     string // while processing
+	holders    []string
+	size       int64
+	failure    *TaskFailure
+	wanters    []string // clients holding a future for it
+	retries    int
+	suspicious int
+	seq        uint64 // submission order, to break priority ties (FIFO)
+	heapIndex  int
+}
+
+type sworker struct {
+	id       string
+	name     string
+	nthreads int
+	running  map[string]*stask
+}
+
+// graph is the leader's scheduling state: every task it knows, the live
+// workers, and the queue of ready root tasks. It is owned by the scheduler
+// actor and not safe for concurrent use. Its methods record what must be
+// sent (computes, client updates, drops) in pending; take() hands that out.
+type graph struct {
+	tasks    map[string]*stask
+	workers  map[string]*sworker
+	order    []string // worker ids, sorted: deterministic placement
+	queue    taskQueue
+	seq      uint64
+	replicas int // copies of each result, in all
+	rr       int // round-robin cursor for replica placement
+	validate func(*consensus.TaskSpec) *TaskFailure
+	pending  effects
+}
+
+// effects are the messages one round of scheduling produced.
+type effects struct {
+	compute map[string][]Assignment // worker -> tasks
+	updates map[string][]TaskUpdate // client -> updates
+	drops   map[string][]string     // worker -> keys to forget
+}
+
+func newGraph(replicas int, validate func(*consensus.TaskSpec) *TaskFailure) *graph {
+	if replicas < 1 {
+		replicas = 1
+	}
+	g := &graph{tasks: map[string]*stask{}, workers: map[string]*sworker{}, replicas: replicas, validate: validate}
+	g.pending = newEffects()
+	return g
+}
+
+func newEffects() effects {
+	return effects{compute: map[string][]Assignment{}, updates: map[string][]TaskUpdate{}, drops: map[string][]string{}}
+}
+
+// take returns the effects accumulated since the last call.
+func (g *graph) take() effects {
+	e := g.pending
+	g.pending = newEffects()
+	return e
+}
+
+// submit adds tasks (in dependency order: a task's inputs come before it or
+// are already known), scattered data, and the client's interest in want.
+func (g *graph) submit(client string, specs []consensus.TaskSpec, want []string, data []DataItem) []KeyFailure {
+	for _, d := range data {
+		t := g.tasks[d.Key]
+		if t == nil {
+			t = &stask{spec: consensus.TaskSpec{Key: d.Key}, data: true, heapIndex: -1}
+			g.tasks[d.Key] = t
+		}
+		t.state, t.holders, t.size, t.failure = tsMemory, slices.Clone(d.Holders), d.Size, nil
+		g.pruneHolders(t)
+	}
+	var rejected []KeyFailure
+	var fresh []*stask
+	for i := range specs {
+		spec := specs[i]
+		if t := g.tasks[spec.Key]; t != nil {
+			if t.state == tsReleased {
+				fresh = append(fresh, t) // known lineage, value gone: compute again
+			}
+			continue // same key, same call: computed once
+		}
+		t := &stask{spec: spec, heapIndex: -1}
+		g.seq++
+		t.seq = g.seq
+		g.tasks[spec.Key] = t
+		if f := g.validate(&spec); f != nil {
+			t.state, t.failure = tsErred, f
+			rejected = append(rejected, KeyFailure{Key: spec.Key, Failure: f})
+			continue
+		}
+		for _, dk := range spec.Deps() {
+			d := g.tasks[dk]
+			if d == nil {
+				t.state = tsErred
+				t.failure = &TaskFailure{Kind: FailDependency, Message: fmt.Sprintf("%s: input %s is unknown to the scheduler (was its future released?)", spec.Key, dk)}
+				rejected = append(rejected, KeyFailure{Key: spec.Key, Failure: t.failure})
+				break
+			}
+			t.deps = append(t.deps, d)
+			d.dependents = append(d.dependents, t)
+		}
+		if t.state == tsErred {
+			continue
+		}
+		fresh = append(fresh, t)
+	}
+	for _, k := range want {
+		t := g.tasks[k]
+		if t == nil {
+			continue
+		}
+		if client == FireAndForgetClient && (t.state == tsMemory || t.state == tsErred) {
+			continue // already finished: nothing to keep alive
+		}
+		if !slices.Contains(t.wanters, client) {
+			t.wanters = append(t.wanters, client)
+		}
+		switch t.state {
+		case tsMemory, tsErred:
+			g.notify(t, client)
+		}
+	}
+	for _, t := range fresh {
+		g.recompute(t)
+	}
+	return rejected
+}
+
+// recompute brings a task whose value is not held back to waiting (its
+// released inputs too) and makes it ready when it can run.
+func (g *graph) recompute(t *stask) {
+	if t.state != tsWaiting && t.state != tsReleased {
+		return // already on its way, done, or failed
+	}
+	if t.data {
+		g.fail(t, &TaskFailure{Kind: FailLost, Message: fmt.Sprintf("%s: every copy of this scattered value was lost with the nodes that held it, and it has no lineage to recompute it from; scatter it again", t.spec.Key)})
+		return
+	}
+	t.state = tsWaiting
+	t.waitingOn = 0
+	for _, d := range t.deps {
+		switch d.state {
+		case tsMemory:
+		case tsErred:
+			g.fail(t, dependencyFailure(t, d))
+			return
+		case tsReleased:
+			g.recompute(d)
+			t.waitingOn++
+		default:
+			t.waitingOn++
+		}
+	}
+	if t.state == tsWaiting && t.waitingOn == 0 {
+		g.ready(t)
+	}
+}
+
+func dependencyFailure(t, d *stask) *TaskFailure {
+	msg := "failed"
+	if d.failure != nil {
+		msg = d.failure.Message
+	}
+	return &TaskFailure{Kind: FailDependency, Message: fmt.Sprintf("%s: input %s erred: %s", t.spec.Key, d.spec.Key, msg), Stack: stackOf(d)}
+}
+
+func stackOf(d *stask) string {
+	if d.failure != nil {
+		return d.failure.Stack
+	}
+	return ""
+}
+
+// ready places a runnable task on a worker, or queues it.
+func (g *graph) ready(t *stask) {
+	w := g.pickWorker(t)
+	if w == nil || (len(t.deps) == 0 && len(w.running) >= g.saturation(w)) {
+		t.state = tsQueued
+		heap.Push(&g.queue, t)
+		return
+	}
+	g.assign(t, w)
+}
+
+// saturation: how many tasks a worker may hold at once — its threads plus
+// a little slack, so it never idles waiting for the next batch.
+func (g *graph) saturation(w *sworker) int { return w.nthreads + 2 }
+
+func (g *graph) assign(t *stask, w *sworker) {
+	t.state, t.worker = tsProcessing, w.id
+	w.running[t.spec.Key] = t
+	a := Assignment{Spec: t.spec, Replicas: g.pickReplicas(w.id)}
+	if len(t.deps) > 0 {
+		a.Deps = make(map[string][]string, len(t.deps))
+		for _, d := range t.deps {
+			a.Deps[d.spec.Key] = d.holders
+		}
+	}
+	g.pending.compute[w.id] = append(g.pending.compute[w.id], a)
+}
+
+// pickWorker prefers the allowed worker holding the most input bytes, then
+// the least occupied one.
+func (g *graph) pickWorker(t *stask) *sworker {
+	var best *sworker
+	var bestBytes int64 = -1
+	bestLoad := 0.0
+	for _, id := range g.order {
+		w := g.workers[id]
+		if len(t.spec.Workers) > 0 && !slices.Contains(t.spec.Workers, w.id) && !slices.Contains(t.spec.Workers, w.name) {
+			continue
+		}
+		var bytes int64
+		for _, d := range t.deps {
+			if slices.Contains(d.holders, w.id) {
+				bytes += max(d.size, 1)
+			}
+		}
+		load := float64(len(w.running)) / float64(w.nthreads)
+		if bytes > bestBytes || (bytes == bestBytes && load < bestLoad) {
+			best, bestBytes, bestLoad = w, bytes, load
+		}
+	}
+	return best
+}
+
+// pickReplicas chooses where the result's other copies go.
+func (g *graph) pickReplicas(holder string) []string {
+	n := min(g.replicas-1, len(g.order)-1)
+	if n <= 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
+	for i := 0; len(out) < n && i < len(g.order); i++ {
+		id := g.order[(g.rr+i)%len(g.order)]
+		if id != holder {
+			out = append(out, id)
+		}
+	}
+	g.rr++
+	return out
+}
+
+// finished applies a worker's results.
+func (g *graph) finished(worker string, results []TaskResult) {
+	w := g.workers[worker]
+	for _, r := range results {
+		t := g.tasks[r.Key]
+		if w != nil {
+			delete(w.running, r.Key)
+		}
+		if t == nil || t.state != tsProcessing || t.worker != worker {
+			// Stale: released, cancelled, or already moved elsewhere.
+			if t == nil && r.Failure == nil {
+				for _, h := range r.Holders {
+					g.pending.drops[h] = append(g.pending.drops[h], r.Key)
+				}
+			}
+			continue
+		}
+		t.worker = ""
+		switch {
+		case len(r.Missing) > 0:
+			for _, mk := range r.Missing {
+				if d := g.tasks[mk]; d != nil && d.state == tsMemory {
+					d.holders = nil
+					g.lost(d)
+				}
+			}
+			t.state = tsWaiting
+			g.recompute(t)
+		case r.Failure != nil:
+			if t.retries < t.spec.Retries && (r.Failure.Kind == FailError || r.Failure.Kind == FailPanic) {
+				t.retries++
+				g.ready(t)
+				continue
+			}
+			g.fail(t, r.Failure)
+		default:
+			t.state, t.holders, t.size = tsMemory, r.Holders, r.Size
+			g.pruneHolders(t)
+			if len(t.holders) == 0 {
+				g.recompute(t)
+				continue
+			}
+			for _, c := range t.wanters {
+				g.notify(t, c)
+			}
+			g.dropFireAndForget(t)
+			for _, d := range t.dependents {
+				if d.state == tsWaiting {
+					d.waitingOn--
+					if d.waitingOn == 0 {
+						g.ready(d)
+					}
+				}
+			}
+			for _, d := range t.deps {
+				g.maybeRelease(d)
+			}
+			g.maybeRelease(t)
+		}
+	}
+	if w != nil {
+		g.fill()
+	}
+}
+
+// pruneHolders drops holders that are not live workers.
+func (g *graph) pruneHolders(t *stask) {
+	t.holders = slices.DeleteFunc(t.holders, func(h string) bool { return g.workers[h] == nil })
+}
+
+// fill hands queued tasks to workers with room.
+func (g *graph) fill() {
+	for g.queue.Len() > 0 {
+		t := g.queue[0]
+		w := g.pickWorker(t)
+		if w == nil || len(w.running) >= g.saturation(w) {
+			return
+		}
+		heap.Pop(&g.queue)
+		g.assign(t, w)
+	}
+}
+
+// fail errs a task and everything that depends on it.
+func (g *graph) fail(t *stask, f *TaskFailure) {
+	if t.state == tsErred {
+		return
+	}
+	if t.state == tsQueued {
+		heap.Remove(&g.queue, t.heapIndex)
+	}
+	t.state, t.failure, t.holders = tsErred, f, nil
+	for _, c := range t.wanters {
+		g.notify(t, c)
+	}
+	g.dropFireAndForget(t)
+	for _, d := range t.dependents {
+		switch d.state {
+		case tsProcessing:
+			// It cannot read this input: its result will not come.
+			if w := g.workers[d.worker]; w != nil {
+				delete(w.running, d.spec.Key)
+			}
+			d.worker = ""
+			g.fail(d, dependencyFailure(d, t))
+		case tsWaiting, tsQueued:
+			g.fail(d, dependencyFailure(d, t))
+		}
+	}
+}
+
+// dropFireAndForget removes the fire-and-forget hold of a finished task.
+func (g *graph) dropFireAndForget(t *stask) {
+	if slices.Contains(t.wanters, FireAndForgetClient) {
+		t.wanters = slices.DeleteFunc(t.wanters, func(c string) bool { return c == FireAndForgetClient })
+	}
+}
+
+// notify queues a client update for t.
+func (g *graph) notify(t *stask, client string) {
+	if client == FireAndForgetClient {
+		return
+	}
+	u := TaskUpdate{Key: t.spec.Key}
+	switch t.state {
+	case tsMemory:
+		u.State, u.Holders, u.Size = StateMemory, t.holders, t.size
+	case tsErred:
+		u.State, u.Failure = StateErred, t.failure
+		if t.failure != nil && t.failure.Kind == FailCancelled {
+			u.State = StateCancelled
+		}
+	default:
+		return
+	}
+	g.pending.updates[client] = append(g.pending.updates[client], u)
+}
+
+// needed: someone still wants t's value — a client, or a dependent that
+// has not finished.
+func (g *graph) needed(t *stask) bool {
+	if len(t.wanters) > 0 {
+		return true
+	}
+	for _, d := range t.dependents {
+		if d.state == tsWaiting || d.state == tsQueued || d.state == tsProcessing {
+			return true
+		}
+	}
+	return false
+}
+
+// maybeRelease drops a value nobody needs any more. Its record stays while
+// it has dependents (lineage for recomputation); with none, it is forgotten.
+func (g *graph) maybeRelease(t *stask) {
+	if t.state != tsMemory || g.needed(t) {
+		return
+	}
+	for _, h := range t.holders {
+		g.pending.drops[h] = append(g.pending.drops[h], t.spec.Key)
+	}
+	t.holders = nil
+	t.state = tsReleased
+	g.forgetIfUnused(t)
+}
+
+// forgetIfUnused removes a released or erred task with no wanters and no
+// dependents, and then its inputs if that leaves them unused.
+func (g *graph) forgetIfUnused(t *stask) {
+	if len(t.wanters) > 0 || len(t.dependents) > 0 {
+		return
+	}
+	switch t.state {
+	case tsReleased, tsErred:
+	default:
+		return
+	}
+	delete(g.tasks, t.spec.Key)
+	for _, d := range t.deps {
+		d.dependents = slices.DeleteFunc(d.dependents, func(x *stask) bool { return x == t })
+		if d.state == tsMemory {
+			g.maybeRelease(d)
+		} else {
+			g.forgetIfUnused(d)
+		}
+	}
+}
+
+// release removes a client's interest in keys. With cancel, unfinished
+// tasks nobody else wants are cancelled.
+func (g *graph) release(client string, keys []string, cancel bool) {
+	for _, k := range keys {
+		t := g.tasks[k]
+		if t == nil {
+			continue
+		}
+		t.wanters = slices.DeleteFunc(t.wanters, func(c string) bool { return c == client })
+		if cancel && len(t.wanters) == 0 {
+			switch t.state {
+			case tsWaiting, tsQueued, tsProcessing:
+				if t.state == tsProcessing {
+					if w := g.workers[t.worker]; w != nil {
+						delete(w.running, k)
+					}
+					t.worker = ""
+				}
+				g.notifyCancelled(client, k)
+				g.fail(t, &TaskFailure{Kind: FailCancelled, Message: k + ": cancelled"})
+			}
+		}
+		if t.state == tsMemory {
+			g.maybeRelease(t)
+		} else {
+			g.forgetIfUnused(t)
+		}
+	}
+	g.fill()
+}
+
+func (g *graph) notifyCancelled(client, key string) {
+	g.pending.updates[client] = append(g.pending.updates[client], TaskUpdate{Key: key, State: StateCancelled,
+		Failure: &TaskFailure{Kind: FailCancelled, Message: key + ": cancelled"}})
+}
+
+// workerInfo is a live member as the scheduler needs it.
+type workerInfo struct {
+	name     string
+	nthreads int
+}
+
+// setWorkers reconciles the worker set with the live members: tasks on a
+// worker that is gone run again elsewhere, and values it held are served
+// by their replicas or recomputed.
+func (g *graph) setWorkers(live map[string]workerInfo) {
+	var gone []*sworker
+	for id, w := range g.workers {
+		if _, ok := live[id]; !ok {
+			gone = append(gone, w)
+			delete(g.workers, id)
+		}
+	}
+	for id, info := range live {
+		if _, ok := g.workers[id]; !ok {
+			g.workers[id] = &sworker{id: id, name: info.name, nthreads: max(info.nthreads, 1), running: map[string]*stask{}}
+		}
+	}
+	g.order = g.order[:0]
+	for id := range g.workers {
+		g.order = append(g.order, id)
+	}
+	sort.Strings(g.order)
+	// Values first: a task re-run below must see its inputs' true holders.
+	if len(gone) > 0 {
+		for _, t := range g.tasks {
+			if t.state != tsMemory {
+				continue
+			}
+			before := len(t.holders)
+			g.pruneHolders(t)
+			if before > 0 && len(t.holders) == 0 {
+				g.lost(t)
+			}
+		}
+	}
+	for _, w := range gone {
+		// Re-run what it was running, in submission order.
+		running := make([]*stask, 0, len(w.running))
+		for _, t := range w.running {
+			running = append(running, t)
+		}
+		slices.SortFunc(running, func(a, b *stask) int { return cmp.Compare(a.seq, b.seq) })
+		for _, t := range running {
+			if t.state != tsProcessing || t.worker != w.id {
+				continue // already dealt with (its input was lost)
+			}
+			t.worker = ""
+			t.suspicious++
+			if t.suspicious >= maxSuspicious {
+				g.fail(t, &TaskFailure{Kind: FailKilled, Message: fmt.Sprintf("%s: killed workers: %d workers died while running this task (the last: %s); it errs rather than take down another", t.spec.Key, t.suspicious, w.id)})
+				continue
+			}
+			t.state = tsWaiting
+			g.recompute(t)
+		}
+	}
+	g.fill()
+}
+
+// lost handles a value whose every copy is gone: recompute it if anyone
+// needs it, otherwise remember only its lineage.
+func (g *graph) lost(t *stask) {
+	t.state = tsReleased
+	if g.needed(t) {
+		g.recompute(t)
+		return
+	}
+	if t.data {
+		// Nobody needs it now, but a later dependant would: say so then.
+		t.state = tsMemory
+		g.fail(t, &TaskFailure{Kind: FailLost, Message: t.spec.Key + ": scattered value lost with the nodes that held it"})
+	}
+}
+
+// taskQueue orders queued tasks by priority, then submission order.
+type taskQueue []*stask
+
+func (q taskQueue) Len() int { return len(q) }
+func (q taskQueue) Less(i, j int) bool {
+	if q[i].spec.Priority != q[j].spec.Priority {
+		return q[i].spec.Priority > q[j].spec.Priority
+	}
+	return q[i].seq < q[j].seq
+}
+func (q taskQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].heapIndex, q[j].heapIndex = i, j
+}
+func (q *taskQueue) Push(x any) {
+	t := x.(*stask)
+	t.heapIndex = len(*q)
+	*q = append(*q, t)
+}
+func (q *taskQueue) Pop() any {
+	old := *q
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	t.heapIndex = -1
+	return t
+}

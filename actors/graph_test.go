@@ -1,0 +1,238 @@
+package actors
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/meshcompute/mesh/consensus"
+)
+
+func noValidate(*consensus.TaskSpec) *TaskFailure { return nil }
+
+func task(key string, deps ...string) consensus.TaskSpec {
+	s := consensus.TaskSpec{Key: key, Func: "f"}
+	for _, d := range deps {
+		s.Args = append(s.Args, consensus.Arg{Ref: d})
+	}
+	return s
+}
+
+func workers(ids ...string) map[string]workerInfo {
+	m := map[string]workerInfo{}
+	for _, id := range ids {
+		m[id] = workerInfo{name: id, nthreads: 1}
+	}
+	return m
+}
+
+func assigned(e effects) map[string][]string {
+	out := map[string][]string{}
+	for w, as := range e.compute {
+		for _, a := range as {
+			out[w] = append(out[w], a.Spec.Key)
+		}
+	}
+	return out
+}
+
+func ok(key string, holders ...string) TaskResult {
+	return TaskResult{Key: key, Size: 8, Holders: holders}
+}
+
+func TestGraphQueuesRootTasksPastSaturation(t *testing.T) {
+	g := newGraph(1, noValidate)
+	g.setWorkers(workers("w1"))
+	var specs []consensus.TaskSpec
+	for i := range 5 {
+		specs = append(specs, task(fmt.Sprint("t", i)))
+	}
+	g.submit("c", specs, nil, nil)
+	got := assigned(g.take())["w1"]
+	if len(got) != 3 { // 1 thread + 2 slack
+		t.Fatalf("assigned %v, want 3 (saturation)", got)
+	}
+	if g.queue.Len() != 2 {
+		t.Fatalf("queued %d, want 2", g.queue.Len())
+	}
+	g.finished("w1", []TaskResult{ok("t0", "w1")})
+	if got := assigned(g.take())["w1"]; !slices.Equal(got, []string{"t3"}) {
+		t.Fatalf("after one finished: %v, want [t3]", got)
+	}
+	// A new worker takes queued work at once.
+	g.setWorkers(workers("w1", "w2"))
+	if got := assigned(g.take())["w2"]; !slices.Equal(got, []string{"t4"}) {
+		t.Fatalf("new worker got %v", got)
+	}
+}
+
+func TestGraphPriorityOrdersQueue(t *testing.T) {
+	g := newGraph(1, noValidate)
+	g.setWorkers(workers("w1"))
+	specs := []consensus.TaskSpec{task("a"), task("b"), task("c"), task("low"), task("high")}
+	specs[4].Priority = 10
+	g.submit("c", specs, nil, nil)
+	g.take()
+	g.finished("w1", []TaskResult{ok("a", "w1")})
+	if got := assigned(g.take())["w1"]; !slices.Equal(got, []string{"high"}) {
+		t.Fatalf("got %v, want the high-priority task first", got)
+	}
+}
+
+func TestGraphDependencyRunsWhereItsInputIs(t *testing.T) {
+	g := newGraph(1, noValidate)
+	g.setWorkers(workers("w1", "w2"))
+	g.submit("c", []consensus.TaskSpec{task("a"), task("b", "a")}, []string{"b"}, nil)
+	e := g.take()
+	if len(assigned(e)) != 1 {
+		t.Fatalf("b ran before a: %v", assigned(e))
+	}
+	var aw string
+	for w := range assigned(e) {
+		aw = w
+	}
+	g.finished(aw, []TaskResult{ok("a", aw)})
+	e = g.take()
+	if got := assigned(e)[aw]; !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("b placed %v, want on %s (holds a)", assigned(e), aw)
+	}
+	if deps := e.compute[aw][0].Deps["a"]; !slices.Equal(deps, []string{aw}) {
+		t.Fatalf("b's assignment lists a at %v", deps)
+	}
+	g.finished(aw, []TaskResult{ok("b", aw)})
+	e = g.take()
+	if u := e.updates["c"]; len(u) != 1 || u[0].Key != "b" || u[0].State != StateMemory {
+		t.Fatalf("client updates %+v", u)
+	}
+	// a is no longer needed by anyone: its value is dropped.
+	if !slices.Contains(e.drops[aw], "a") {
+		t.Fatalf("a not released: drops %v", e.drops)
+	}
+}
+
+func TestGraphFailureErrsDependantsAndRetries(t *testing.T) {
+	g := newGraph(1, noValidate)
+	g.setWorkers(workers("w1"))
+	r := task("r")
+	r.Retries = 1
+	g.submit("c", []consensus.TaskSpec{task("a"), task("b", "a"), r}, []string{"a", "b", "r"}, nil)
+	g.take()
+	boom := &TaskFailure{Kind: FailError, Message: "boom"}
+	g.finished("w1", []TaskResult{{Key: "a", Failure: boom}, {Key: "r", Failure: boom}})
+	e := g.take()
+	states := map[string]string{}
+	for _, u := range e.updates["c"] {
+		states[u.Key] = u.State + ":" + u.Failure.Kind
+	}
+	if states["a"] != "erred:error" || states["b"] != "erred:dependency" {
+		t.Fatalf("updates %v", states)
+	}
+	if _, ok := states["r"]; ok {
+		t.Fatal("r erred despite a retry left")
+	}
+	if got := assigned(e)["w1"]; !slices.Equal(got, []string{"r"}) {
+		t.Fatalf("r not retried: %v", got)
+	}
+}
+
+func TestGraphWorkerDeathReschedulesAndRecomputes(t *testing.T) {
+	g := newGraph(1, noValidate)
+	g.setWorkers(workers("w1", "w2"))
+	g.submit("c", []consensus.TaskSpec{task("a"), task("b")}, []string{"a", "b"}, nil)
+	e := assigned(g.take())
+	wa := "w1"
+	if slices.Contains(e["w2"], "a") {
+		wa = "w2"
+	}
+	other := map[string]string{"w1": "w2", "w2": "w1"}[wa]
+	g.finished(wa, []TaskResult{ok("a", wa)}) // a held only by wa
+	g.take()
+	g.setWorkers(workers(other)) // wa dies
+	e = assigned(g.take())
+	// a lost its only copy and is wanted: recomputed on the survivor. b, if
+	// it was on wa, runs again there too.
+	if !slices.Contains(e[other], "a") {
+		t.Fatalf("lost value not recomputed: %v", e)
+	}
+}
+
+func TestGraphKilledWorkersErr(t *testing.T) {
+	g := newGraph(1, noValidate)
+	ids := []string{"w1", "w2", "w3", "w4"}
+	g.setWorkers(workers(ids...))
+	g.submit("c", []consensus.TaskSpec{task("poison")}, []string{"poison"}, nil)
+	live := slices.Clone(ids)
+	for range maxSuspicious {
+		e := assigned(g.take())
+		var on string
+		for w := range e {
+			on = w
+		}
+		if on == "" {
+			break
+		}
+		live = slices.DeleteFunc(live, func(w string) bool { return w == on })
+		g.setWorkers(workers(live...))
+	}
+	u := g.take().updates["c"]
+	if len(u) != 1 || u[0].Failure == nil || u[0].Failure.Kind != FailKilled {
+		t.Fatalf("updates %+v, want killed-workers", u)
+	}
+}
+
+func TestGraphLostScatterErrs(t *testing.T) {
+	g := newGraph(1, noValidate)
+	g.setWorkers(workers("w1", "w2"))
+	g.submit("c", []consensus.TaskSpec{task("use", "data")}, []string{"use"}, []DataItem{{Key: "data", Holders: []string{"w1"}, Size: 3}})
+	g.take()
+	g.setWorkers(workers("w2"))
+	e := g.take()
+	// use was running on w1 (it holds data) or queued; either way data is
+	// gone with no lineage.
+	found := false
+	for _, u := range e.updates["c"] {
+		if u.Key == "use" && u.State == StateErred && (u.Failure.Kind == FailDependency || u.Failure.Kind == FailLost) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("updates %+v: want use erred because its scattered input was lost", e.updates)
+	}
+}
+
+func TestGraphPureKeyOnceAndValidation(t *testing.T) {
+	g := newGraph(1, func(s *consensus.TaskSpec) *TaskFailure {
+		if s.Func == "nope" {
+			return &TaskFailure{Kind: FailUnknown, Message: "no such function nope"}
+		}
+		return nil
+	})
+	g.setWorkers(workers("w1"))
+	g.submit("c1", []consensus.TaskSpec{task("k")}, []string{"k"}, nil)
+	g.submit("c2", []consensus.TaskSpec{task("k")}, []string{"k"}, nil)
+	if got := assigned(g.take())["w1"]; !slices.Equal(got, []string{"k"}) {
+		t.Fatalf("same key ran %v", got)
+	}
+	g.finished("w1", []TaskResult{ok("k", "w1")})
+	e := g.take()
+	if len(e.updates["c1"]) != 1 || len(e.updates["c2"]) != 1 {
+		t.Fatalf("both clients told: %v", e.updates)
+	}
+	bad := task("bad")
+	bad.Func = "nope"
+	if rej := g.submit("c1", []consensus.TaskSpec{bad}, []string{"bad"}, nil); len(rej) != 1 || rej[0].Failure.Kind != FailUnknown {
+		t.Fatalf("rejected %+v", rej)
+	}
+	// One client releasing leaves the other's interest.
+	g.release("c1", []string{"k"}, false)
+	if e := g.take(); len(e.drops) != 0 {
+		t.Fatalf("dropped while c2 holds it: %v", e.drops)
+	}
+	g.release("c2", []string{"k"}, false)
+	if e := g.take(); !slices.Equal(e.drops["w1"], []string{"k"}) {
+		t.Fatalf("drops %v", e.drops)
+	}
+	if _, ok := g.tasks["k"]; ok {
+		t.Fatal("released task not forgotten")
+	}
+}

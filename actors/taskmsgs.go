@@ -1,0 +1,172 @@
+package actors
+
+import (
+	"github.com/meshcompute/mesh/consensus"
+	"github.com/meshcompute/mesh/mesh"
+)
+
+// Actor ids of the task runtime, the same on every node.
+const (
+	WorkerID = "node/worker"
+	StoreID  = "node/store"
+	// ClientUpdatesID is the id of the process in a client that receives
+	// TaskUpdates from the scheduler.
+	ClientUpdatesID = "client/updates"
+	// FireAndForgetClient is the wanter that keeps a task alive until it
+	// finishes, whatever its clients do.
+	FireAndForgetClient = "fire-and-forget"
+)
+
+// Task states as the client sees them.
+const (
+	StateMemory    = "memory"
+	StateErred     = "erred"
+	StateCancelled = "cancelled"
+)
+
+// Failure kinds.
+const (
+	FailError      = "error"        // the function returned an error
+	FailPanic      = "panic"        // the function panicked
+	FailArgs       = "args"         // arguments could not be decoded
+	FailUnknown    = "unknown-func" // no such function on the worker
+	FailDependency = "dependency"   // a dependency erred
+	FailKilled     = "killed-workers"
+	FailLost       = "lost" // scattered data lost with all its holders
+	FailCancelled  = "cancelled"
+)
+
+// TaskFailure says why a task erred.
+type TaskFailure struct {
+	Kind    string `msgpack:"kind"`
+	Message string `msgpack:"msg"`
+	Stack   string `msgpack:"stack,omitempty"`
+	Worker  string `msgpack:"worker,omitempty"`
+}
+
+// SubmitTasks adds tasks to the graph. Client is the id of the client's
+// update process on the client's node; Want lists the keys the client holds
+// futures for (it is told when they finish).
+type SubmitTasks struct {
+	Client string               `msgpack:"c"`
+	Tasks  []consensus.TaskSpec `msgpack:"t"`
+	Want   []string             `msgpack:"w"`
+	// Data registers scattered values already stored (and replicated).
+	Data []DataItem `msgpack:"d,omitempty"`
+}
+
+// DataItem is a stored value that has no lineage.
+type DataItem struct {
+	Key     string   `msgpack:"k"`
+	Holders []string `msgpack:"h"`
+	Size    int64    `msgpack:"s"`
+}
+
+// SubmitAck answers SubmitTasks: Rejected lists tasks refused at once.
+type SubmitAck struct {
+	Rejected []KeyFailure `msgpack:"r,omitempty"`
+}
+
+// KeyFailure is a task that erred, with why.
+type KeyFailure struct {
+	Key     string       `msgpack:"k"`
+	Failure *TaskFailure `msgpack:"f"`
+}
+
+// TaskUpdate tells a client a wanted task finished.
+type TaskUpdate struct {
+	Key     string       `msgpack:"k"`
+	State   string       `msgpack:"s"`
+	Holders []string     `msgpack:"h,omitempty"`
+	Size    int64        `msgpack:"z,omitempty"`
+	Failure *TaskFailure `msgpack:"f,omitempty"`
+}
+
+// TaskUpdates is a batch of TaskUpdate.
+type TaskUpdates struct {
+	Updates []TaskUpdate `msgpack:"u"`
+}
+
+// ReleaseKeys tells the scheduler a client no longer needs these keys;
+// Cancel also stops them if they have not finished.
+type ReleaseKeys struct {
+	Client string   `msgpack:"c"`
+	Keys   []string `msgpack:"k"`
+	Cancel bool     `msgpack:"x,omitempty"`
+}
+
+// ReleaseAck answers ReleaseKeys.
+type ReleaseAck struct{}
+
+// Assignment is one task for a worker, with where its inputs are.
+type Assignment struct {
+	Spec     consensus.TaskSpec  `msgpack:"s"`
+	Deps     map[string][]string `msgpack:"d,omitempty"` // key -> holders
+	Replicas []string            `msgpack:"r,omitempty"` // where to copy the result
+}
+
+// Compute gives a worker tasks to run.
+type Compute struct {
+	Tasks []Assignment `msgpack:"t"`
+}
+
+// TaskResult reports one finished task.
+type TaskResult struct {
+	Key     string       `msgpack:"k"`
+	Size    int64        `msgpack:"z"`
+	Holders []string     `msgpack:"h"`
+	Failure *TaskFailure `msgpack:"f,omitempty"`
+	// Missing lists inputs no holder could serve.
+	Missing []string `msgpack:"m,omitempty"`
+}
+
+// TasksFinished is a worker's batch of results.
+type TasksFinished struct {
+	Worker  string       `msgpack:"w"`
+	Results []TaskResult `msgpack:"r"`
+}
+
+// FetchValues asks a store for values.
+type FetchValues struct {
+	Keys []string `msgpack:"k"`
+}
+
+// FetchReply answers FetchValues, in order; Missing names keys not held.
+type FetchReply struct {
+	Values  [][]byte `msgpack:"v"`
+	Missing []string `msgpack:"m,omitempty"`
+}
+
+// StoreValues puts replicas (or scattered data) into a store.
+type StoreValues struct {
+	Keys   []string `msgpack:"k"`
+	Values [][]byte `msgpack:"v"`
+	// Replicas asks the receiving store to copy the values on to these
+	// nodes before it answers (used by Scatter).
+	Replicas []string `msgpack:"r,omitempty"`
+}
+
+// StoreAck answers StoreValues with the nodes that hold the values.
+type StoreAck struct {
+	Holders []string `msgpack:"h"`
+}
+
+// DropValues tells a store to forget keys.
+type DropValues struct {
+	Keys []string `msgpack:"k"`
+}
+
+func init() {
+	mesh.RegisterMessage[SubmitTasks]("mesh.SubmitTasks")
+	mesh.RegisterMessage[SubmitAck]("mesh.SubmitAck")
+	mesh.RegisterMessage[TaskUpdates]("mesh.TaskUpdates")
+	mesh.RegisterMessage[ReleaseKeys]("mesh.ReleaseKeys")
+	mesh.RegisterMessage[ReleaseAck]("mesh.ReleaseAck")
+	mesh.RegisterMessage[Compute]("mesh.Compute")
+	mesh.RegisterMessage[TasksFinished]("mesh.TasksFinished")
+	mesh.RegisterMessage[FetchValues]("mesh.FetchValues")
+	mesh.RegisterMessage[FetchReply]("mesh.FetchReply")
+	mesh.RegisterMessage[StoreValues]("mesh.StoreValues")
+	mesh.RegisterMessage[StoreAck]("mesh.StoreAck")
+	mesh.RegisterMessage[DropValues]("mesh.DropValues")
+}

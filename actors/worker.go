@@ -1,0 +1,306 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/meshcompute/mesh/actors/funcs"
+	"github.com/meshcompute/mesh/actors/store"
+)
+
+// The worker side of a node: a pool of Threads goroutines runs assigned
+// tasks; a reporter goroutine copies finished values to their replica nodes
+// in batches and then reports the batch to the leader's scheduler.
+
+const fetchTimeout = 10 * time.Second
+
+// finishedTask is a computed task on its way to the reporter.
+type finishedTask struct {
+	result   TaskResult
+	value    []byte
+	replicas []string
+}
+
+// workerActor ("node/worker") receives Compute batches and queues them for
+// the pool.
+type workerActor struct{ n *Node }
+
+func (a *workerActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Compute:
+		for _, t := range m.Tasks {
+			select {
+			case a.n.taskCh <- t:
+			case <-a.n.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// storeActor ("node/store") serves the node's values to peers and takes
+// replicas.
+type storeActor struct{ n *Node }
+
+func (a *storeActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *FetchValues:
+		reply := &FetchReply{Values: make([][]byte, len(m.Keys))}
+		for i, k := range m.Keys {
+			v, err := a.n.store.Get(k)
+			if err != nil {
+				reply.Missing = append(reply.Missing, k)
+				continue
+			}
+			reply.Values[i] = v
+		}
+		ctx.Respond(reply)
+	case *StoreValues:
+		for i, k := range m.Keys {
+			if err := a.n.store.Put(k, m.Values[i]); err != nil {
+				var se *store.SpillError
+				if !errors.As(err, &se) {
+					ctx.Respond(&ErrorReply{Code: CodeFailed, Message: fmt.Sprintf("node %s: store %s: %v", a.n.self, k, err)})
+					return
+				}
+			}
+		}
+		if len(m.Replicas) == 0 {
+			ctx.Respond(&StoreAck{Holders: []string{a.n.self}})
+			return
+		}
+		sender := ctx.Sender()
+		a.n.spawn(func(c context.Context) {
+			holders := append([]string{a.n.self}, a.n.replicate(c, m.Replicas, m.Keys, m.Values)...)
+			a.n.sys.Root.Send(sender, &StoreAck{Holders: holders})
+		})
+	case *DropValues:
+		a.n.store.Delete(m.Keys...)
+	}
+}
+
+// replicate copies values to each target and returns the targets that
+// acknowledged.
+func (n *Node) replicate(ctx context.Context, targets []string, keys []string, values [][]byte) []string {
+	var mu sync.Mutex
+	var ok []string
+	var wg sync.WaitGroup
+	for _, t := range targets {
+		p, err := peer.Decode(t)
+		if err != nil || t == n.self {
+			continue
+		}
+		wg.Go(func() {
+			c, cancel := context.WithTimeout(ctx, fetchTimeout)
+			defer cancel()
+			if _, err := replyAs[StoreAck](n.remote.Request(c, n.remote.PID(p, StoreID), &StoreValues{Keys: keys, Values: values})); err != nil {
+				n.log.Warn("replicate failed", "to", t, "keys", len(keys), "err", err)
+				return
+			}
+			mu.Lock()
+			ok = append(ok, t)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return ok
+}
+
+// runPool runs tasks until the node closes.
+func (n *Node) runPool(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-n.taskCh:
+			f := n.runTask(ctx, a)
+			select {
+			case n.doneCh <- f:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// runTask gathers a task's inputs, calls its function and stores the value.
+func (n *Node) runTask(ctx context.Context, a Assignment) finishedTask {
+	spec := &a.Spec
+	res := TaskResult{Key: spec.Key}
+	fail := func(kind, msg, stack string) finishedTask {
+		res.Failure = &TaskFailure{Kind: kind, Message: msg, Stack: stack, Worker: n.self}
+		return finishedTask{result: res}
+	}
+	fn, err := funcs.Lookup(spec.Func)
+	if err != nil {
+		return fail(FailUnknown, fmt.Sprintf("%s: node %s: %v", spec.Key, n.self, err), "")
+	}
+	args := make([][]byte, len(spec.Args))
+	for i, arg := range spec.Args {
+		if arg.Ref == "" {
+			args[i] = arg.Lit
+			continue
+		}
+		v, err := n.input(ctx, arg.Ref, a.Deps[arg.Ref])
+		if err != nil {
+			res.Missing = append(res.Missing, arg.Ref)
+			continue
+		}
+		args[i] = v
+	}
+	if len(res.Missing) > 0 {
+		return finishedTask{result: res}
+	}
+	out, err := fn.Call(ctx, args)
+	if err != nil {
+		var pe *funcs.PanicError
+		var te *funcs.TaskError
+		switch {
+		case errors.As(err, &pe):
+			return fail(FailPanic, fmt.Sprintf("%s: %v", spec.Key, err), pe.Stack)
+		case errors.As(err, &te):
+			return fail(FailError, fmt.Sprintf("%s: %v", spec.Key, err), "")
+		case errors.Is(err, funcs.ErrArgs):
+			return fail(FailArgs, fmt.Sprintf("%s: %v", spec.Key, err), "")
+		default:
+			return fail(FailError, fmt.Sprintf("%s: %v", spec.Key, err), "")
+		}
+	}
+	if err := n.store.Put(spec.Key, out); err != nil {
+		var se *store.SpillError
+		if !errors.As(err, &se) {
+			return fail(FailError, fmt.Sprintf("%s: store the result on %s: %v", spec.Key, n.self, err), "")
+		}
+	}
+	res.Size = int64(len(out))
+	res.Holders = []string{n.self}
+	return finishedTask{result: res, value: out, replicas: a.Replicas}
+}
+
+// input returns a dependency's value: from this node's store, or fetched
+// from a holder.
+func (n *Node) input(ctx context.Context, key string, holders []string) ([]byte, error) {
+	if v, err := n.store.Get(key); err == nil {
+		return v, nil
+	}
+	var last error = fmt.Errorf("no holder of %s", key)
+	for _, h := range holders {
+		if h == n.self {
+			continue
+		}
+		p, err := peer.Decode(h)
+		if err != nil {
+			continue
+		}
+		c, cancel := context.WithTimeout(ctx, fetchTimeout)
+		reply, err := replyAs[FetchReply](n.remote.Request(c, n.remote.PID(p, StoreID), &FetchValues{Keys: []string{key}}))
+		cancel()
+		if err != nil {
+			last = err
+			continue
+		}
+		if len(reply.Missing) == 0 && len(reply.Values) == 1 {
+			return reply.Values[0], nil
+		}
+		last = fmt.Errorf("%s does not hold %s", h, key)
+	}
+	return nil, last
+}
+
+// runReporter batches finished tasks: copies their values to replica nodes
+// (one message per target per batch), then reports the batch to the leader.
+func (n *Node) runReporter(ctx context.Context) {
+	var batch []finishedTask
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return
+		case f := <-n.doneCh:
+			batch = append(batch, f)
+		}
+	drain:
+		for len(batch) < 4096 {
+			select {
+			case f := <-n.doneCh:
+				batch = append(batch, f)
+			default:
+				break drain
+			}
+		}
+		n.replicateBatch(ctx, batch)
+		results := make([]TaskResult, len(batch))
+		for i := range batch {
+			results[i] = batch[i].result
+		}
+		n.report(ctx, &TasksFinished{Worker: n.self, Results: results})
+	}
+}
+
+// replicateBatch sends every value of the batch to its replica targets,
+// grouped by target, and records the targets that acknowledged.
+func (n *Node) replicateBatch(ctx context.Context, batch []finishedTask) {
+	type group struct {
+		keys   []string
+		values [][]byte
+		idx    []int
+	}
+	groups := map[string]*group{}
+	for i, f := range batch {
+		if f.result.Failure != nil || len(f.result.Missing) > 0 {
+			continue
+		}
+		for _, r := range f.replicas {
+			g := groups[r]
+			if g == nil {
+				g = &group{}
+				groups[r] = g
+			}
+			g.keys = append(g.keys, f.result.Key)
+			g.values = append(g.values, f.value)
+			g.idx = append(g.idx, i)
+		}
+	}
+	if len(groups) == 0 {
+		return
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for target, g := range groups {
+		wg.Go(func() {
+			if ok := n.replicate(ctx, []string{target}, g.keys, g.values); len(ok) == 1 {
+				mu.Lock()
+				for _, i := range g.idx {
+					if !slices.Contains(batch[i].result.Holders, target) {
+						batch[i].result.Holders = append(batch[i].result.Holders, target)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// report sends results to the leader's scheduler, waiting for a leader if
+// there is none at the moment.
+func (n *Node) report(ctx context.Context, m *TasksFinished) {
+	for {
+		if leader, ok := n.raft.Leader(); ok {
+			n.sys.Root.Send(n.remote.PID(leader, SchedulerID), m)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,301 @@
+package futures
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/meshcompute/mesh/actors"
+	"github.com/meshcompute/mesh/actors/funcs"
+	"github.com/meshcompute/mesh/mesh"
+)
+
+// Register makes fn callable by name on every node whose binary registered
+// it. fn is func([context.Context,] A1, A2, ...) (R[, error]); a bad
+// signature panics at once with a message saying why.
+func Register(name string, fn any) { funcs.Register(name, fn) }
+
+// ErrClosed: the client was closed.
+var ErrClosed = errors.New("futures: client closed")
+
+// Option configures Connect and NewLocalCluster.
+type Option func(*options)
+
+type options struct {
+	secretFile  string
+	secret      mesh.Secret
+	logger      *slog.Logger
+	threads     int
+	replicas    int
+	memoryLimit int64
+}
+
+// WithSecretFile names the mesh's secret file (a copy of the first node's
+// <data-dir>/secret).
+func WithSecretFile(path string) Option { return func(o *options) { o.secretFile = path } }
+
+// WithSecret passes the mesh's secret itself.
+func WithSecret(s mesh.Secret) Option { return func(o *options) { o.secret = s } }
+
+// WithLogger sends the client's (or the local cluster's) logs to l.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithThreads sets how many tasks each node of a LocalCluster runs at once
+// (default: the machine's cores).
+func WithThreads(n int) Option { return func(o *options) { o.threads = n } }
+
+// WithReplicas sets how many nodes of a LocalCluster hold each result
+// (default 2).
+func WithReplicas(n int) Option { return func(o *options) { o.replicas = n } }
+
+// WithMemoryLimit bounds each LocalCluster node's result store (bytes);
+// past it, values spill to disk.
+func WithMemoryLimit(bytes int64) Option { return func(o *options) { o.memoryLimit = bytes } }
+
+// Client is a connection to a mesh.
+type Client struct {
+	conn *actors.Client
+	log  *slog.Logger
+
+	bg   context.Context // ends at Close: background waits stop
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
+	mu      sync.Mutex
+	states  map[string]*state
+	leader  peer.ID
+	members []actors.MemberStatus
+	closed  bool
+}
+
+// state is what the client knows of one key; every Future of that key
+// shares it.
+type state struct {
+	key     string
+	done    chan struct{}
+	status  string // "" while pending, then memory, erred or cancelled
+	holders []string
+	failure *actors.TaskFailure
+	refs    int
+}
+
+// Connect connects to a mesh through any node's multiaddr.
+func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) {
+	o := options{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	secret := o.secret
+	if secret == nil {
+		if o.secretFile == "" {
+			return nil, fmt.Errorf("futures.Connect: the mesh's secret is required: pass futures.WithSecretFile(<copy of the first node's <data-dir>/secret>)")
+		}
+		var err error
+		if secret, err = mesh.ReadSecretFile(o.secretFile); err != nil {
+			return nil, err
+		}
+	}
+	info, err := mesh.ParsePeerAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	log := o.logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	conn, err := actors.Dial(ctx, secret, []peer.AddrInfo{info}, log)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{conn: conn, log: log, states: map[string]*state{}}
+	c.bg, c.stop = context.WithCancel(context.Background())
+	if err := conn.OnTaskUpdates(c.apply); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if _, err := c.findLeader(ctx); err != nil {
+		c.stop()
+		conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// findLeader asks the connected node who leads and learns every member's
+// addresses.
+func (c *Client) findLeader(ctx context.Context) (peer.ID, error) {
+	var last error
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := c.conn.Status(sctx)
+		cancel()
+		if err == nil && st.Leader != "" {
+			for _, m := range st.Members {
+				c.addMember(m)
+			}
+			leader, err := peer.Decode(st.Leader)
+			if err == nil {
+				c.mu.Lock()
+				c.leader, c.members = leader, st.Members
+				c.mu.Unlock()
+				return leader, nil
+			}
+		}
+		if err == nil {
+			err = errors.New("the mesh has no leader at the moment")
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("find the mesh's leader: %w (last: %v)", ctx.Err(), last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Client) addMember(m actors.MemberStatus) {
+	var info peer.AddrInfo
+	for _, a := range m.Addrs {
+		i, err := mesh.ParsePeerAddr(a)
+		if err != nil {
+			continue
+		}
+		info.ID = i.ID
+		info.Addrs = append(info.Addrs, i.Addrs...)
+	}
+	if info.ID != "" {
+		c.conn.AddPeer(info)
+	}
+}
+
+// toScheduler sends a request to the leader's scheduler, finding the
+// leader again if it moved.
+func (c *Client) toScheduler(ctx context.Context, msg any) (any, error) {
+	c.mu.Lock()
+	leader, closed := c.leader, c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		reply, err := c.conn.Request(rctx, leader, actors.SchedulerID, msg)
+		cancel()
+		if err == nil {
+			return reply, nil
+		}
+		var er *actors.ErrorReply
+		retry := errors.Is(err, actors.ErrTimeout) || (errors.As(err, &er) && (er.Code == actors.CodeNoActor || er.Code == actors.CodeUnreachable))
+		if !retry || ctx.Err() != nil {
+			return nil, err
+		}
+		if leader, err = c.findLeader(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// apply records task updates from the scheduler.
+func (c *Client) apply(updates []actors.TaskUpdate) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, u := range updates {
+		st := c.states[u.Key]
+		if st == nil || st.status != "" {
+			continue
+		}
+		st.status, st.holders, st.failure = u.State, u.Holders, u.Failure
+		close(st.done)
+	}
+}
+
+// Close releases every future of this client and disconnects.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	keys := make([]string, 0, len(c.states))
+	for k := range c.states {
+		keys = append(keys, k)
+	}
+	c.mu.Unlock()
+	if len(keys) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, _ = c.toScheduler(ctx, &actors.ReleaseKeys{Client: c.conn.ID(), Keys: keys})
+		cancel()
+	}
+	c.stop()
+	c.wg.Wait()
+	c.mu.Lock()
+	c.closed = true
+	for _, st := range c.states {
+		if st.status == "" {
+			st.status = actors.StateCancelled
+			st.failure = &actors.TaskFailure{Kind: actors.FailCancelled, Message: st.key + ": client closed"}
+			close(st.done)
+		}
+	}
+	c.mu.Unlock()
+	return c.conn.Close()
+}
+
+// TaskError is the error of a future whose task failed.
+type TaskError struct {
+	Key     string
+	Kind    string // error, panic, args, unknown-func, dependency, killed-workers, lost, cancelled
+	Message string
+	Stack   string // the remote stack, for panics
+	Worker  string
+}
+
+func (e *TaskError) Error() string {
+	if e.Stack != "" && e.Kind == actors.FailPanic {
+		return e.Message + "\n" + indent(e.Stack)
+	}
+	return e.Message
+}
+
+// Sentinel errors a TaskError matches with errors.Is.
+var (
+	ErrCancelled    = errors.New("cancelled")
+	ErrKilledWorker = errors.New("killed workers")
+	ErrLost         = errors.New("value lost")
+	ErrUnknownFunc  = funcs.ErrUnknownFunc
+	ErrArgs         = funcs.ErrArgs
+)
+
+// Is maps the kind to the sentinel errors.
+func (e *TaskError) Is(target error) bool {
+	switch target {
+	case ErrCancelled:
+		return e.Kind == actors.FailCancelled
+	case ErrKilledWorker:
+		return e.Kind == actors.FailKilled
+	case ErrLost:
+		return e.Kind == actors.FailLost
+	case ErrUnknownFunc:
+		return e.Kind == actors.FailUnknown
+	case ErrArgs:
+		return e.Kind == actors.FailArgs
+	}
+	return false
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+}
+
+func taskError(key string, f *actors.TaskFailure) error {
+	if f == nil {
+		return &TaskError{Key: key, Kind: actors.FailError, Message: key + ": failed"}
+	}
+	return &TaskError{Key: key, Kind: f.Kind, Message: f.Message, Stack: f.Stack, Worker: f.Worker}
+}

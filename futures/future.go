@@ -1,0 +1,575 @@
+package futures
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/meshcompute/mesh/actors"
+	"github.com/meshcompute/mesh/actors/funcs"
+	"github.com/meshcompute/mesh/consensus"
+)
+
+// Future is a reference to the result of a task (or a scattered value) held
+// somewhere in the mesh.
+type Future struct {
+	c  *Client
+	st *state
+}
+
+// Key is the task's key: deterministic for pure calls (the same function and
+// arguments give the same key, computed once), unique otherwise.
+func (f *Future) Key() string { return f.st.key }
+
+// Done reports whether the task has finished (in memory, erred or cancelled).
+func (f *Future) Done() bool {
+	select {
+	case <-f.st.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Status is "pending", "finished", "error" or "cancelled", as in Dask.
+func (f *Future) Status() string {
+	if !f.Done() {
+		return "pending"
+	}
+	f.c.mu.Lock()
+	defer f.c.mu.Unlock()
+	switch f.st.status {
+	case actors.StateMemory:
+		return "finished"
+	case actors.StateCancelled:
+		return "cancelled"
+	}
+	return "error"
+}
+
+// Err waits for the task and returns its error, if it failed.
+func (f *Future) Err(ctx context.Context) error {
+	select {
+	case <-f.st.done:
+	case <-ctx.Done():
+		return fmt.Errorf("wait for %s: %w", f.st.key, ctx.Err())
+	}
+	f.c.mu.Lock()
+	defer f.c.mu.Unlock()
+	if f.st.status != actors.StateMemory {
+		return taskError(f.st.key, f.st.failure)
+	}
+	return nil
+}
+
+// Result waits for the task and decodes its value into out (a pointer).
+func (f *Future) Result(ctx context.Context, out any) error {
+	raw, err := f.raw(ctx)
+	if err != nil {
+		return err
+	}
+	if err := msgpack.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("decode the value of %s into %T: %w", f.st.key, out, err)
+	}
+	return nil
+}
+
+// raw waits and fetches the encoded value from a holder.
+func (f *Future) raw(ctx context.Context) ([]byte, error) {
+	if err := f.Err(ctx); err != nil {
+		return nil, err
+	}
+	f.c.mu.Lock()
+	holders := f.st.holders
+	f.c.mu.Unlock()
+	vals, err := f.c.fetch(ctx, map[string][]string{f.st.key: holders})
+	if err != nil {
+		return nil, err
+	}
+	return vals[f.st.key], nil
+}
+
+// fetch gets values from their holders, one request per holder.
+func (c *Client) fetch(ctx context.Context, where map[string][]string) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(where))
+	pending := where
+	for attempt := 0; len(pending) > 0; attempt++ {
+		byHolder := map[string][]string{}
+		for k, hs := range pending {
+			if attempt < len(hs) {
+				byHolder[hs[attempt]] = append(byHolder[hs[attempt]], k)
+			}
+		}
+		if len(byHolder) == 0 {
+			var missing []string
+			for k := range pending {
+				missing = append(missing, k)
+			}
+			return nil, fmt.Errorf("fetch %v: %w: no holder answered", missing, ErrLost)
+		}
+		next := map[string][]string{}
+		for h, keys := range byHolder {
+			p, err := peer.Decode(h)
+			var reply *actors.FetchReply
+			if err == nil {
+				rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				var r any
+				r, err = c.conn.Request(rctx, p, actors.StoreID, &actors.FetchValues{Keys: keys})
+				cancel()
+				if err == nil {
+					var ok bool
+					if reply, ok = r.(*actors.FetchReply); !ok {
+						err = fmt.Errorf("unexpected reply %T", r)
+					}
+				}
+			}
+			for i, k := range keys {
+				if err != nil || i >= len(reply.Values) || reply.Values[i] == nil {
+					next[k] = pending[k]
+					continue
+				}
+				out[k] = reply.Values[i]
+			}
+		}
+		pending = next
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
+// TaskOption is an option of one task, passed among Submit's arguments
+// (like Dask's keyword arguments): Retries, Priority, Key, Pure, Resources,
+// Workers.
+type TaskOption interface{ apply(*taskOpts) }
+
+type taskOpts struct {
+	key       string
+	pure      bool
+	retries   int
+	priority  int
+	resources map[string]float64
+	workers   []string
+}
+
+type optFunc func(*taskOpts)
+
+func (f optFunc) apply(o *taskOpts) { f(o) }
+
+// Retries re-runs a task that returns an error or panics up to n times.
+func Retries(n int) TaskOption { return optFunc(func(o *taskOpts) { o.retries = n }) }
+
+// Priority orders ready tasks: higher first (default 0).
+func Priority(p int) TaskOption { return optFunc(func(o *taskOpts) { o.priority = p }) }
+
+// Key names the task yourself.
+func Key(k string) TaskOption { return optFunc(func(o *taskOpts) { o.key = k }) }
+
+// Pure(false) gives the task a unique key, so it runs again even with the
+// same arguments (for functions with side effects or randomness).
+func Pure(pure bool) TaskOption { return optFunc(func(o *taskOpts) { o.pure = pure }) }
+
+// Resources the task holds while running, e.g. {"GPU": 1}.
+func Resources(r map[string]float64) TaskOption {
+	return optFunc(func(o *taskOpts) { o.resources = r })
+}
+
+// Workers restricts the task to these members (peer IDs or names).
+func Workers(w ...string) TaskOption { return optFunc(func(o *taskOpts) { o.workers = w }) }
+
+// buildSpec turns a call into a task spec.
+func buildSpec(fn string, args []any, common []TaskOption) (consensus.TaskSpec, error) {
+	o := taskOpts{pure: true}
+	for _, opt := range common {
+		opt.apply(&o)
+	}
+	spec := consensus.TaskSpec{Func: fn}
+	h := sha256.New()
+	h.Write([]byte(fn))
+	for _, a := range args {
+		switch v := a.(type) {
+		case TaskOption:
+			v.apply(&o)
+			continue
+		case *Future:
+			if v == nil {
+				return spec, fmt.Errorf("%s: nil *Future argument", fn)
+			}
+			spec.Args = append(spec.Args, consensus.Arg{Ref: v.st.key})
+			h.Write([]byte{1})
+			h.Write([]byte(v.st.key))
+		default:
+			b, err := msgpack.Marshal(a)
+			if err != nil {
+				return spec, fmt.Errorf("%s: argument %d (%T) cannot be encoded: %w", fn, len(spec.Args)+1, a, err)
+			}
+			spec.Args = append(spec.Args, consensus.Arg{Lit: b})
+			h.Write([]byte{0})
+			h.Write(b)
+		}
+	}
+	switch {
+	case o.key != "":
+		spec.Key = o.key
+	case o.pure:
+		spec.Key = fn + "-" + hex.EncodeToString(h.Sum(nil)[:16])
+	default:
+		var b [16]byte
+		rand.Read(b[:])
+		spec.Key = fn + "-" + hex.EncodeToString(b[:])
+	}
+	spec.Retries, spec.Priority, spec.Resources, spec.Workers = o.retries, o.priority, o.resources, o.workers
+	return spec, nil
+}
+
+// Submit calls fn(args...) in the mesh and returns a future of its result.
+// An argument may be a *Future (the task then depends on it) or a
+// TaskOption.
+func (c *Client) Submit(ctx context.Context, fn string, args ...any) (*Future, error) {
+	spec, err := buildSpec(fn, args, nil)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := c.submit(ctx, []consensus.TaskSpec{spec})
+	if err != nil {
+		return nil, err
+	}
+	return fs[0], nil
+}
+
+// Map calls fn once per element of args (each element one argument, which
+// may be a *Future) and returns the futures in order. opts apply to every
+// task.
+func (c *Client) Map(ctx context.Context, fn string, args []any, opts ...TaskOption) ([]*Future, error) {
+	specs := make([]consensus.TaskSpec, len(args))
+	for i, a := range args {
+		var err error
+		if specs[i], err = buildSpec(fn, []any{a}, opts); err != nil {
+			return nil, fmt.Errorf("element %d: %w", i, err)
+		}
+	}
+	return c.submit(ctx, specs)
+}
+
+// submit registers futures and sends the tasks in one message without
+// waiting for the scheduler (as Dask does): a task it refuses errs its
+// future. Calls of functions this binary knows are checked here first; for
+// a function it does not know, submit waits for the scheduler's verdict, so
+// an unknown name is an error at once.
+func (c *Client) submit(ctx context.Context, specs []consensus.TaskSpec) ([]*Future, error) {
+	known := true
+	for i := range specs {
+		fn, err := funcs.Lookup(specs[i].Func)
+		if err != nil {
+			known = false
+			continue
+		}
+		if err := fn.CheckArity(len(specs[i].Args)); err != nil {
+			return nil, &TaskError{Key: specs[i].Key, Kind: actors.FailArgs, Message: err.Error()}
+		}
+	}
+	fs := make([]*Future, len(specs))
+	want := make([]string, len(specs))
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	for i, s := range specs {
+		fs[i] = c.ref(s.Key)
+		want[i] = s.Key
+	}
+	leader := c.leader
+	c.mu.Unlock()
+	msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs, Want: want}
+	call, err := c.conn.Start(leader, actors.SchedulerID, msg)
+	if err != nil {
+		return nil, err
+	}
+	if !known {
+		if err := c.awaitSubmit(ctx, call, msg); err != nil {
+			c.Release(context.Background(), fs...)
+			return nil, err
+		}
+		return fs, nil
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		actx, cancel := context.WithTimeout(c.bg, time.Minute)
+		defer cancel()
+		if err := c.awaitSubmit(actx, call, msg); err != nil {
+			c.fail(want, err)
+		}
+	}()
+	return fs, nil
+}
+
+// awaitSubmit waits for the scheduler's answer to a submission, sending it
+// again to a new leader if the first could not be delivered. It returns the
+// first refused task's error; refused tasks' futures are erred too.
+func (c *Client) awaitSubmit(ctx context.Context, call *actors.Call, msg *actors.SubmitTasks) error {
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	reply, err := call.Wait(wctx)
+	cancel()
+	if err != nil {
+		var er *actors.ErrorReply
+		if errors.Is(err, actors.ErrTimeout) || (errors.As(err, &er) && (er.Code == actors.CodeNoActor || er.Code == actors.CodeUnreachable)) {
+			if _, ferr := c.findLeader(ctx); ferr == nil {
+				reply, err = c.toScheduler(ctx, msg)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("submit %d tasks: %w", len(msg.Tasks), err)
+		}
+	}
+	ack, ok := reply.(*actors.SubmitAck)
+	if !ok || len(ack.Rejected) == 0 {
+		return nil
+	}
+	updates := make([]actors.TaskUpdate, len(ack.Rejected))
+	for i, r := range ack.Rejected {
+		updates[i] = actors.TaskUpdate{Key: r.Key, State: actors.StateErred, Failure: r.Failure}
+	}
+	c.apply(updates)
+	r := ack.Rejected[0]
+	return taskError(r.Key, r.Failure)
+}
+
+// fail errs pending futures of keys with err.
+func (c *Client) fail(keys []string, err error) {
+	updates := make([]actors.TaskUpdate, len(keys))
+	for i, k := range keys {
+		updates[i] = actors.TaskUpdate{Key: k, State: actors.StateErred, Failure: &actors.TaskFailure{Kind: actors.FailError, Message: err.Error()}}
+	}
+	c.apply(updates)
+}
+
+// ref returns a new Future for key, sharing its state. Caller holds c.mu.
+func (c *Client) ref(key string) *Future {
+	st := c.states[key]
+	if st == nil {
+		st = &state{key: key, done: make(chan struct{})}
+		c.states[key] = st
+	}
+	st.refs++
+	return &Future{c: c, st: st}
+}
+
+// Gather waits for every future and returns their values (decoded into Go's
+// generic types: int64, float64, string, []any, map[string]any...). The
+// first failed future's error is returned. GatherAs decodes into a type.
+func (c *Client) Gather(ctx context.Context, fs []*Future) ([]any, error) {
+	return GatherAs[any](ctx, c, fs)
+}
+
+// GatherAs waits for every future and decodes the values into T.
+func GatherAs[T any](ctx context.Context, c *Client, fs []*Future) ([]T, error) {
+	where := make(map[string][]string, len(fs))
+	for _, f := range fs {
+		if err := f.Err(ctx); err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		where[f.st.key] = f.st.holders
+		c.mu.Unlock()
+	}
+	raw, err := c.fetch(ctx, where)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, len(fs))
+	for i, f := range fs {
+		if err := msgpack.Unmarshal(raw[f.st.key], &out[i]); err != nil {
+			return nil, fmt.Errorf("decode the value of %s into %T: %w", f.st.key, out[i], err)
+		}
+	}
+	return out, nil
+}
+
+// AsCompleted yields each future as it finishes, in finishing order, with
+// its error if it failed. It stops early if ctx ends (yielding ctx's error)
+// or the loop breaks.
+func (c *Client) AsCompleted(ctx context.Context, fs []*Future) iter.Seq2[*Future, error] {
+	return func(yield func(*Future, error) bool) {
+		done := make(chan *Future, len(fs))
+		stop := make(chan struct{})
+		defer close(stop)
+		for _, f := range fs {
+			go func() {
+				select {
+				case <-f.st.done:
+					done <- f
+				case <-stop:
+				}
+			}()
+		}
+		for range fs {
+			select {
+			case f := <-done:
+				if !yield(f, f.Err(ctx)) {
+					return
+				}
+			case <-ctx.Done():
+				yield(nil, ctx.Err())
+				return
+			}
+		}
+	}
+}
+
+// ReturnWhen says when Wait returns.
+type ReturnWhen int
+
+// Wait conditions.
+const (
+	AllCompleted ReturnWhen = iota
+	FirstCompleted
+)
+
+// Wait blocks until all (or the first) of fs finish and returns the done
+// and not-done futures.
+func (c *Client) Wait(ctx context.Context, fs []*Future, when ReturnWhen) (done, notDone []*Future, err error) {
+	for f, ferr := range c.AsCompleted(ctx, fs) {
+		if f == nil {
+			err = ferr
+			break
+		}
+		if when == FirstCompleted {
+			break
+		}
+	}
+	for _, f := range fs {
+		if f.Done() {
+			done = append(done, f)
+		} else {
+			notDone = append(notDone, f)
+		}
+	}
+	return done, notDone, err
+}
+
+// Scatter stores values in the mesh (replicated before it returns) and
+// returns futures for them, to pass to tasks.
+func (c *Client) Scatter(ctx context.Context, values []any) ([]*Future, error) {
+	keys := make([]string, len(values))
+	enc := make([][]byte, len(values))
+	for i, v := range values {
+		b, err := msgpack.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("scatter element %d (%T): %w", i, v, err)
+		}
+		sum := sha256.Sum256(b)
+		keys[i], enc[i] = "scatter-"+hex.EncodeToString(sum[:16]), b
+	}
+	c.mu.Lock()
+	members := c.members
+	leader := c.leader
+	c.mu.Unlock()
+	var alive []string
+	for _, m := range members {
+		if m.State == "alive" {
+			alive = append(alive, m.ID)
+		}
+	}
+	if len(alive) == 0 {
+		alive = []string{leader.String()}
+	}
+	// One node takes the values and copies them on to another before
+	// answering: Scatter returns once they are replicated.
+	target := alive[0]
+	var replicas []string
+	if len(alive) > 1 {
+		replicas = alive[1:2]
+	}
+	tp, err := peer.Decode(target)
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	r, err := c.conn.Request(rctx, tp, actors.StoreID, &actors.StoreValues{Keys: keys, Values: enc, Replicas: replicas})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("scatter %d values: %w", len(values), err)
+	}
+	ack, ok := r.(*actors.StoreAck)
+	if !ok {
+		return nil, fmt.Errorf("scatter: unexpected reply %T", r)
+	}
+	items := make([]actors.DataItem, len(keys))
+	for i, k := range keys {
+		items[i] = actors.DataItem{Key: k, Holders: ack.Holders, Size: int64(len(enc[i]))}
+	}
+	fs := make([]*Future, len(keys))
+	c.mu.Lock()
+	for i, k := range keys {
+		fs[i] = c.ref(k)
+	}
+	c.mu.Unlock()
+	if _, err := c.toScheduler(ctx, &actors.SubmitTasks{Client: c.conn.ID(), Data: items, Want: keys}); err != nil {
+		return nil, fmt.Errorf("scatter: register values: %w", err)
+	}
+	return fs, nil
+}
+
+// Release drops the client's interest in futures. When a key has no future
+// left in any client, and no task needs it, the mesh forgets it and frees
+// its memory.
+func (c *Client) Release(ctx context.Context, fs ...*Future) error {
+	return c.drop(ctx, fs, false)
+}
+
+// Cancel stops futures that have not finished (they become cancelled) and
+// releases them.
+func (c *Client) Cancel(ctx context.Context, fs ...*Future) error {
+	return c.drop(ctx, fs, true)
+}
+
+func (c *Client) drop(ctx context.Context, fs []*Future, cancel bool) error {
+	var keys []string
+	c.mu.Lock()
+	for _, f := range fs {
+		if f == nil || f.st.refs == 0 {
+			continue
+		}
+		f.st.refs--
+		if cancel && f.st.status == "" {
+			f.st.status = actors.StateCancelled
+			f.st.failure = &actors.TaskFailure{Kind: actors.FailCancelled, Message: f.st.key + ": cancelled"}
+			close(f.st.done)
+		}
+		if f.st.refs == 0 || cancel {
+			if c.states[f.st.key] == f.st {
+				delete(c.states, f.st.key)
+			}
+			keys = append(keys, f.st.key)
+		}
+	}
+	closed := c.closed
+	c.mu.Unlock()
+	if len(keys) == 0 || closed {
+		return nil
+	}
+	_, err := c.toScheduler(ctx, &actors.ReleaseKeys{Client: c.conn.ID(), Keys: keys, Cancel: cancel})
+	return err
+}
+
+// FireAndForget lets the mesh run futures to completion even when this
+// client releases them or goes away.
+func (c *Client) FireAndForget(ctx context.Context, fs ...*Future) error {
+	keys := make([]string, len(fs))
+	for i, f := range fs {
+		keys[i] = f.st.key
+	}
+	_, err := c.toScheduler(ctx, &actors.SubmitTasks{Client: actors.FireAndForgetClient, Want: keys})
+	return err
+}

@@ -1,0 +1,346 @@
+package futures
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+var calls atomic.Int64
+var flaky atomic.Int64
+
+func init() {
+	Register("test.inc", func(x int) int { calls.Add(1); return x + 1 })
+	Register("test.add", func(a, b int) int { return a + b })
+	Register("test.fail", func(x int) (int, error) { return 0, fmt.Errorf("no good: %d", x) })
+	Register("test.boom", func(x int) int { panic(fmt.Sprintf("boom %d", x)) })
+	Register("test.sleep", func(ctx context.Context, ms int) int {
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+		case <-ctx.Done():
+		}
+		return ms
+	})
+	Register("test.flaky", func(x int) (int, error) {
+		if flaky.Add(1) <= 2 {
+			return 0, errors.New("not yet")
+		}
+		return x, nil
+	})
+	Register("test.len", func(s []string) int { return len(s) })
+}
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
+}
+
+func newCluster(t *testing.T, n int, opts ...Option) (*LocalCluster, *Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lc, err := NewLocalCluster(ctx, n, append([]Option{WithThreads(2)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lc.Close() })
+	c, err := lc.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lc, c
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestSubmitMapGather(t *testing.T) {
+	_, c := newCluster(t, 3)
+	ctx := ctxT(t)
+	f, err := c.Submit(ctx, "test.inc", 41)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	if err := f.Result(ctx, &got); err != nil || got != 42 {
+		t.Fatalf("inc(41) = %d, %v", got, err)
+	}
+	args := make([]any, 500)
+	for i := range args {
+		args[i] = i
+	}
+	fs, err := c.Map(ctx, "test.inc", args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := GatherAs[int](ctx, c, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vals {
+		if v != i+1 {
+			t.Fatalf("inc(%d) = %d", i, v)
+		}
+	}
+	anyVals, err := c.Gather(ctx, fs[:3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(anyVals) != "[1 2 3]" {
+		t.Fatalf("Gather = %v", anyVals)
+	}
+}
+
+func TestTreeReduction(t *testing.T) {
+	_, c := newCluster(t, 3)
+	ctx := ctxT(t)
+	n := 256
+	args := make([]any, n)
+	for i := range args {
+		args[i] = i
+	}
+	level, err := c.Map(ctx, "test.inc", args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(level) > 1 {
+		var next []*Future
+		for i := 0; i < len(level); i += 2 {
+			f, err := c.Submit(ctx, "test.add", level[i], level[i+1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			next = append(next, f)
+		}
+		level = next
+	}
+	var sum int
+	if err := level[0].Result(ctx, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if want := n * (n + 1) / 2; sum != want {
+		t.Fatalf("sum = %d, want %d", sum, want)
+	}
+}
+
+func TestPureCallsComputeOnce(t *testing.T) {
+	_, c := newCluster(t, 2)
+	ctx := ctxT(t)
+	before := calls.Load()
+	a, _ := c.Submit(ctx, "test.inc", 1000)
+	b, _ := c.Submit(ctx, "test.inc", 1000)
+	if a.Key() != b.Key() {
+		t.Fatalf("pure keys differ: %s %s", a.Key(), b.Key())
+	}
+	if _, err := c.Gather(ctx, []*Future{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load() - before; n != 1 {
+		t.Fatalf("computed %d times, want once", n)
+	}
+	u, _ := c.Submit(ctx, "test.inc", 1000, Pure(false))
+	if u.Key() == a.Key() {
+		t.Fatal("impure call got the pure key")
+	}
+	k, _ := c.Submit(ctx, "test.inc", 1, Key("my-key"))
+	if k.Key() != "my-key" {
+		t.Fatalf("key = %s", k.Key())
+	}
+}
+
+func TestAsCompletedYieldsInFinishingOrder(t *testing.T) {
+	_, c := newCluster(t, 2)
+	ctx := ctxT(t)
+	fs, err := c.Map(ctx, "test.sleep", []any{300, 10, 150})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []int
+	for f, err := range c.AsCompleted(ctx, fs) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v int
+		if err := f.Result(ctx, &v); err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, v)
+	}
+	if !slices.Equal(order, []int{10, 150, 300}) {
+		t.Fatalf("order %v", order)
+	}
+	done, notDone, err := c.Wait(ctx, fs, AllCompleted)
+	if err != nil || len(done) != 3 || len(notDone) != 0 {
+		t.Fatalf("wait: %d done %d not, %v", len(done), len(notDone), err)
+	}
+}
+
+func TestFailuresAreClear(t *testing.T) {
+	_, c := newCluster(t, 2)
+	ctx := ctxT(t)
+
+	f, _ := c.Submit(ctx, "test.fail", 7)
+	var te *TaskError
+	if err := f.Err(ctx); !errors.As(err, &te) || !strings.Contains(err.Error(), "no good: 7") || te.Kind != "error" {
+		t.Fatalf("error task: %v", err)
+	}
+	dep, _ := c.Submit(ctx, "test.inc", f)
+	if err := dep.Err(ctx); err == nil || !strings.Contains(err.Error(), "no good: 7") {
+		t.Fatalf("dependant of an erred task: %v", err)
+	}
+
+	p, _ := c.Submit(ctx, "test.boom", 3)
+	err := p.Err(ctx)
+	if !errors.As(err, &te) || te.Kind != "panic" || !strings.Contains(err.Error(), "boom 3") || !strings.Contains(te.Stack, "futures_test.go") {
+		t.Fatalf("panic: %v (stack %q)", err, te.Stack)
+	}
+
+	if _, err := c.Submit(ctx, "test.nope", 1); !errors.Is(err, ErrUnknownFunc) || !strings.Contains(err.Error(), "test.nope") {
+		t.Fatalf("unknown function: %v", err)
+	}
+	if _, err := c.Submit(ctx, "test.add", 1); !errors.Is(err, ErrArgs) {
+		t.Fatalf("wrong arity: %v", err)
+	}
+	bad, _ := c.Submit(ctx, "test.inc", "not a number")
+	if err := bad.Err(ctx); !errors.Is(err, ErrArgs) {
+		t.Fatalf("undecodable argument: %v", err)
+	}
+
+	// The rest of the graph goes on.
+	ok, _ := c.Submit(ctx, "test.inc", 1)
+	var v int
+	if err := ok.Result(ctx, &v); err != nil || v != 2 {
+		t.Fatalf("after failures: %d %v", v, err)
+	}
+}
+
+func TestRetries(t *testing.T) {
+	_, c := newCluster(t, 1)
+	ctx := ctxT(t)
+	flaky.Store(0)
+	f, _ := c.Submit(ctx, "test.flaky", 5, Retries(2))
+	var v int
+	if err := f.Result(ctx, &v); err != nil || v != 5 {
+		t.Fatalf("flaky with retries: %d %v", v, err)
+	}
+}
+
+func TestScatter(t *testing.T) {
+	lc, c := newCluster(t, 3)
+	ctx := ctxT(t)
+	fs, err := c.Scatter(ctx, []any{[]string{"a", "b", "c"}, []string{"d"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Replicated before Scatter returned: two nodes hold each value.
+	holders := 0
+	for _, n := range lc.Nodes() {
+		if slices.Contains(n.StoredKeys(), fs[0].Key()) {
+			holders++
+		}
+	}
+	if holders != 2 {
+		t.Fatalf("scattered value held by %d nodes, want 2", holders)
+	}
+	ls, err := c.Map(ctx, "test.len", []any{fs[0], fs[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := GatherAs[int](ctx, c, ls)
+	if err != nil || !slices.Equal(vals, []int{3, 1}) {
+		t.Fatalf("lens %v %v", vals, err)
+	}
+}
+
+func TestResultsAreReplicated(t *testing.T) {
+	lc, c := newCluster(t, 3)
+	ctx := ctxT(t)
+	f, _ := c.Submit(ctx, "test.inc", 99)
+	if err := f.Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	holders := 0
+	for _, n := range lc.Nodes() {
+		if slices.Contains(n.StoredKeys(), f.Key()) {
+			holders++
+		}
+	}
+	if holders != 2 {
+		t.Fatalf("result held by %d nodes, want 2", holders)
+	}
+}
+
+func TestReleaseForgetsAndCancelStops(t *testing.T) {
+	lc, c := newCluster(t, 2)
+	ctx := ctxT(t)
+	f, _ := c.Submit(ctx, "test.inc", 5)
+	if err := f.Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := f.Key()
+	if err := c.Release(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		held := false
+		for _, n := range lc.Nodes() {
+			held = held || slices.Contains(n.StoredKeys(), key)
+		}
+		if !held {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("released key %s still stored", key)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	slow, _ := c.Submit(ctx, "test.sleep", 5000)
+	if err := c.Cancel(ctx, slow); err != nil {
+		t.Fatal(err)
+	}
+	if err := slow.Err(ctx); !errors.Is(err, ErrCancelled) {
+		t.Fatalf("cancelled future: %v", err)
+	}
+}
+
+func TestWorkerLossRerunsItsTasks(t *testing.T) {
+	lc, c := newCluster(t, 3, WithReplicas(2))
+	ctx := ctxT(t)
+	args := make([]any, 60)
+	for i := range args {
+		args[i] = 40
+	}
+	fs, err := c.Map(ctx, "test.sleep", args, Pure(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stop a node that is not the leader while it runs tasks.
+	for _, n := range lc.Nodes() {
+		if !n.Raft().IsLeader() {
+			time.Sleep(100 * time.Millisecond)
+			n.Close()
+			break
+		}
+	}
+	vals, err := GatherAs[int](ctx, c, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vals {
+		if v != 40 {
+			t.Fatalf("task %d = %d", i, v)
+		}
+	}
+}

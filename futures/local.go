@@ -1,0 +1,108 @@
+package futures
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/meshcompute/mesh/actors"
+	"github.com/meshcompute/mesh/mesh"
+)
+
+// LocalCluster is a whole mesh in this process: nodes on 127.0.0.1 with
+// their data in a temporary directory, like Dask's LocalCluster.
+type LocalCluster struct {
+	nodes  []*actors.Node
+	dir    string
+	secret mesh.Secret
+
+	mu      sync.Mutex
+	clients []*Client
+	closed  bool
+}
+
+// NewLocalCluster starts nodes mesh nodes in this process and waits until
+// they agree on a leader and membership.
+func NewLocalCluster(ctx context.Context, nodes int, opts ...Option) (*LocalCluster, error) {
+	if nodes < 1 {
+		return nil, fmt.Errorf("NewLocalCluster: %d nodes: want at least 1", nodes)
+	}
+	o := options{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	secret := o.secret
+	if secret == nil {
+		var err error
+		if secret, err = mesh.NewSecret(); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := os.MkdirTemp("", "mesh-local-*")
+	if err != nil {
+		return nil, err
+	}
+	lc := &LocalCluster{dir: dir, secret: secret}
+	ns, err := actors.StartLocalMesh(ctx, dir, nodes, actors.NodeConfig{
+		Secret: secret, Logger: o.logger, Threads: o.threads, Replicas: o.replicas, MemoryLimit: o.memoryLimit,
+	})
+	lc.nodes = ns
+	if err != nil {
+		lc.Close()
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := actors.WaitAgreed(wctx, ns); err != nil {
+		lc.Close()
+		return nil, err
+	}
+	return lc, nil
+}
+
+// Addr is the first node's multiaddr, for Connect.
+func (lc *LocalCluster) Addr() string {
+	return lc.nodes[0].Addrs()[0].String()
+}
+
+// Secret is the cluster's secret, for Connect(..., WithSecret(...)).
+func (lc *LocalCluster) Secret() mesh.Secret { return lc.secret }
+
+// Nodes are the cluster's nodes (tests stop them to play failures).
+func (lc *LocalCluster) Nodes() []*actors.Node { return lc.nodes }
+
+// Client connects a new client to the cluster; Close closes it too.
+func (lc *LocalCluster) Client(ctx context.Context) (*Client, error) {
+	c, err := Connect(ctx, lc.Addr(), WithSecret(lc.secret))
+	if err != nil {
+		return nil, err
+	}
+	lc.mu.Lock()
+	lc.clients = append(lc.clients, c)
+	lc.mu.Unlock()
+	return c, nil
+}
+
+// Close closes the clients and nodes and removes the cluster's data.
+func (lc *LocalCluster) Close() error {
+	lc.mu.Lock()
+	if lc.closed {
+		lc.mu.Unlock()
+		return nil
+	}
+	lc.closed = true
+	clients := lc.clients
+	lc.mu.Unlock()
+	var errs []error
+	for _, c := range clients {
+		errs = append(errs, c.Close())
+	}
+	for _, n := range lc.nodes {
+		errs = append(errs, n.Close())
+	}
+	errs = append(errs, os.RemoveAll(lc.dir))
+	return errors.Join(errs...)
+}
