@@ -48,6 +48,11 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	return replyAs[Status](c.remote.Request(ctx, c.remote.PID(c.peer, MembershipID), &StatusRequest{}))
 }
 
+// StatusFrom asks node p for the mesh's status.
+func (c *Client) StatusFrom(ctx context.Context, p peer.ID) (*Status, error) {
+	return replyAs[Status](c.remote.Request(ctx, c.remote.PID(p, MembershipID), &StatusRequest{}))
+}
+
 // Request sends msg to actor id on node p and waits for the reply.
 func (c *Client) Request(ctx context.Context, p peer.ID, id string, msg any) (any, error) {
 	return c.remote.Request(ctx, c.remote.PID(p, id), msg)

@@ -77,6 +77,9 @@ type effects struct {
 	compute map[string][]Assignment // worker -> tasks
 	updates map[string][]TaskUpdate // client -> updates
 	drops   map[string][]string     // worker -> keys to forget
+	// fafDone: fire-and-forget tasks that finished, whose hold the
+	// replicated graph must drop too.
+	fafDone []string
 }
 
 func newGraph(replicas int, validate func(*consensus.TaskSpec) *TaskFailure) *graph {
@@ -283,22 +286,48 @@ func (g *graph) pickReplicas(holder string) []string {
 	return out
 }
 
-// finished applies a worker's results.
+// finished applies a worker's results. A success is taken whenever the
+// value is not held yet, even from a worker the task was not (or no longer)
+// assigned to: after a leader change, or a rerun that raced the first run,
+// the value is as good.
 func (g *graph) finished(worker string, results []TaskResult) {
 	w := g.workers[worker]
 	for _, r := range results {
 		t := g.tasks[r.Key]
-		if w != nil {
+		if w != nil && (t == nil || t.worker == worker) {
 			delete(w.running, r.Key)
 		}
-		if t == nil || t.state != tsProcessing || t.worker != worker {
-			// Stale: released, cancelled, or already moved elsewhere.
-			if t == nil && r.Failure == nil {
+		if t == nil {
+			if r.Failure == nil {
 				for _, h := range r.Holders {
 					g.pending.drops[h] = append(g.pending.drops[h], r.Key)
 				}
 			}
 			continue
+		}
+		ok := r.Failure == nil && len(r.Missing) == 0
+		if t.state != tsProcessing || t.worker != worker {
+			if !ok {
+				continue // a stale failure: the task is elsewhere now
+			}
+			switch t.state {
+			case tsErred:
+				continue
+			case tsMemory:
+				for _, h := range r.Holders {
+					if !slices.Contains(t.holders, h) {
+						t.holders = append(t.holders, h)
+					}
+				}
+				g.pruneHolders(t)
+				continue
+			case tsQueued:
+				heap.Remove(&g.queue, t.heapIndex)
+			case tsProcessing:
+				if other := g.workers[t.worker]; other != nil {
+					delete(other.running, t.spec.Key)
+				}
+			}
 		}
 		t.worker = ""
 		switch {
@@ -319,33 +348,116 @@ func (g *graph) finished(worker string, results []TaskResult) {
 			}
 			g.fail(t, r.Failure)
 		default:
-			t.state, t.holders, t.size = tsMemory, r.Holders, r.Size
-			g.pruneHolders(t)
-			if len(t.holders) == 0 {
-				g.recompute(t)
+			g.complete(t, r.Holders, r.Size)
+		}
+	}
+	g.fill()
+}
+
+// complete records a task's value and moves its dependants on.
+func (g *graph) complete(t *stask, holders []string, size int64) {
+	t.state, t.holders, t.size = tsMemory, slices.Clone(holders), size
+	g.pruneHolders(t)
+	if len(t.holders) == 0 {
+		t.state = tsWaiting
+		g.recompute(t)
+		return
+	}
+	for _, c := range t.wanters {
+		g.notify(t, c)
+	}
+	g.dropFireAndForget(t)
+	for _, d := range t.dependents {
+		if d.state == tsWaiting {
+			d.waitingOn--
+			if d.waitingOn == 0 {
+				g.ready(d)
+			}
+		}
+	}
+	for _, d := range t.deps {
+		g.maybeRelease(d)
+	}
+	g.maybeRelease(t)
+}
+
+// restore rebuilds the graph on a new leader from the replicated records
+// and what the workers report holding and running. Values held are in
+// memory; tasks still running stay with their worker; everything else a
+// client needs is computed again (scattered values with no copy left err).
+func (g *graph) restore(records map[string]consensus.TaskRecord, holdings []*Holdings) {
+	keys := make([]string, 0, len(records))
+	for k := range records {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		r := records[k]
+		if _, ok := g.tasks[k]; ok {
+			continue
+		}
+		g.seq++
+		g.tasks[k] = &stask{spec: r.Spec, data: r.Data, wanters: slices.Clone(r.Wanters), state: tsReleased, seq: g.seq, heapIndex: -1}
+	}
+	for _, k := range keys {
+		t := g.tasks[k]
+		for _, dk := range t.spec.Deps() {
+			if d := g.tasks[dk]; d != nil {
+				t.deps = append(t.deps, d)
+				d.dependents = append(d.dependents, t)
+			}
+		}
+	}
+	for _, h := range holdings {
+		w := g.workers[h.Worker]
+		if w == nil {
+			continue
+		}
+		for i, k := range h.Keys {
+			t := g.tasks[k]
+			if t == nil {
+				g.pending.drops[h.Worker] = append(g.pending.drops[h.Worker], k)
 				continue
 			}
+			t.state = tsMemory
+			t.holders = append(t.holders, h.Worker)
+			if i < len(h.Sizes) {
+				t.size = h.Sizes[i]
+			}
+		}
+	}
+	for _, h := range holdings {
+		w := g.workers[h.Worker]
+		if w == nil {
+			continue
+		}
+		for _, k := range h.Running {
+			if t := g.tasks[k]; t != nil && t.state == tsReleased {
+				t.state, t.worker = tsProcessing, w.id
+				w.running[k] = t
+			}
+		}
+	}
+	for _, k := range keys {
+		t := g.tasks[k]
+		switch t.state {
+		case tsMemory:
 			for _, c := range t.wanters {
 				g.notify(t, c)
 			}
-			g.dropFireAndForget(t)
-			for _, d := range t.dependents {
-				if d.state == tsWaiting {
-					d.waitingOn--
-					if d.waitingOn == 0 {
-						g.ready(d)
-					}
-				}
+		case tsReleased:
+			if g.needed(t) {
+				g.recompute(t)
 			}
-			for _, d := range t.deps {
-				g.maybeRelease(d)
-			}
+		}
+	}
+	// Values nobody needs any more go.
+	for _, k := range keys {
+		if t := g.tasks[k]; t != nil && t.state == tsMemory {
 			g.maybeRelease(t)
 		}
 	}
-	if w != nil {
-		g.fill()
-	}
+	g.fill()
 }
 
 // pruneHolders drops holders that are not live workers.
@@ -398,6 +510,7 @@ func (g *graph) fail(t *stask, f *TaskFailure) {
 func (g *graph) dropFireAndForget(t *stask) {
 	if slices.Contains(t.wanters, FireAndForgetClient) {
 		t.wanters = slices.DeleteFunc(t.wanters, func(c string) bool { return c == FireAndForgetClient })
+		g.pending.fafDone = append(g.pending.fafDone, t.spec.Key)
 	}
 }
 

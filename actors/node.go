@@ -107,6 +107,9 @@ type Node struct {
 	store  *store.Store
 	taskCh chan Assignment
 	doneCh chan finishedTask
+	// assigned: tasks given to this worker and not yet reported.
+	assignedMu sync.Mutex
+	assigned   map[string]struct{}
 
 	supervisor *actor.PID
 	stopped    chan struct{} // closed when the supervisor has stopped
@@ -154,6 +157,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 		return nil, fmt.Errorf("open result store: %w", err)
 	}
 	n.taskCh = make(chan Assignment, 1<<16)
+	n.assigned = map[string]struct{}{}
 	n.doneCh = make(chan finishedTask, 1<<12)
 	n.sys = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return cfg.Logger.With("lib", "protoactor")

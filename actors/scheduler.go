@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/meshcompute/mesh/actors/funcs"
 	"github.com/meshcompute/mesh/consensus"
@@ -16,18 +18,40 @@ import (
 // only while its node leads. It owns the graph: it places ready tasks on
 // workers, hears their results, tells clients, and reacts to members that
 // die by re-running or recomputing what they had.
+//
+// Submissions and releases are replicated through Raft, batched, off the
+// task path: work is dispatched at once and the log catches up. A new
+// leader's scheduler first rebuilds the graph from the replicated records
+// and the workers' holdings; messages that arrive meanwhile wait.
 type scheduler struct {
 	n      *Node
 	term   uint64
 	since  time.Time
 	g      *graph
 	cancel context.CancelFunc
+	ctx    context.Context
+
+	recovering bool
+	stash      []stashed
+	logCh      chan consensus.Command
 }
 
-type schedTick struct{}
+type stashed struct {
+	msg    any
+	sender *actor.PID
+}
+
+type (
+	schedTick struct{}
+	recovered struct {
+		records  map[string]consensus.TaskRecord
+		holdings []*Holdings
+		err      error
+	}
+)
 
 func newScheduler(n *Node, term uint64) *scheduler {
-	return &scheduler{n: n, term: term, since: time.Now(), g: newGraph(n.cfg.Replicas, validateSpec)}
+	return &scheduler{n: n, term: term, since: time.Now(), g: newGraph(n.cfg.Replicas, validateSpec), logCh: make(chan consensus.Command, 1<<14)}
 }
 
 // validateSpec refuses at submit what can never run: an unknown function or
@@ -46,9 +70,14 @@ func validateSpec(spec *consensus.TaskSpec) *TaskFailure {
 func (s *scheduler) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		s.n.log.Info("scheduler active", "term", s.term)
+		s.n.log.Info("scheduler active; rebuilding the graph", "term", s.term)
+		s.ctx, s.cancel = context.WithCancel(s.n.ctx)
+		s.recovering = true
 		s.syncWorkers()
 		s.startTicker(ctx)
+		s.n.spawn(s.runLog)
+		self := ctx.Self()
+		s.n.spawn(func(context.Context) { s.n.sys.Root.Send(self, s.n.recoverGraph(s.ctx)) })
 	case *actor.Stopping:
 		if s.cancel != nil {
 			s.cancel()
@@ -56,25 +85,130 @@ func (s *scheduler) Receive(ctx actor.Context) {
 		s.n.log.Info("scheduler stopping: leadership lost", "term", s.term)
 	case *schedTick:
 		s.syncWorkers()
+		s.flush()
 	case *SchedulerInfoRequest:
 		ctx.Respond(&SchedulerInfo{Node: s.n.self, Term: s.term, Since: s.since})
+	case *recovered:
+		if m.err != nil {
+			s.n.log.Warn("graph recovery incomplete", "err", m.err)
+		}
+		s.syncWorkers()
+		s.g.restore(m.records, m.holdings)
+		s.recovering = false
+		s.n.log.Info("scheduler ready", "tasks", len(s.g.tasks), "recovered_in", time.Since(s.since).Round(time.Millisecond))
+		for _, st := range s.stash {
+			s.handle(st.msg, st.sender)
+		}
+		s.stash = nil
+		s.flush()
+	case *SubmitTasks, *TasksFinished, *ReleaseKeys:
+		if s.recovering {
+			s.stash = append(s.stash, stashed{msg: m, sender: ctx.Sender()})
+			return
+		}
+		s.handle(m, ctx.Sender())
+		s.flush()
+	}
+}
+
+func (s *scheduler) handle(msg any, sender *actor.PID) {
+	switch m := msg.(type) {
 	case *SubmitTasks:
 		s.syncWorkers()
 		rejected := s.g.submit(m.Client, m.Tasks, m.Want, m.Data)
-		if ctx.Sender() != nil {
-			ctx.Respond(&SubmitAck{Rejected: rejected})
+		s.log(consensus.Command{Op: consensus.OpSubmit, Client: m.Client, Tasks: m.Tasks, Want: m.Want, Data: m.Data})
+		if sender != nil {
+			s.n.sys.Root.Send(sender, &SubmitAck{Rejected: rejected})
 		}
 	case *TasksFinished:
 		s.g.finished(m.Worker, m.Results)
 	case *ReleaseKeys:
 		s.g.release(m.Client, m.Keys, m.Cancel)
-		if ctx.Sender() != nil {
-			ctx.Respond(&ReleaseAck{})
+		s.log(consensus.Command{Op: consensus.OpRelease, Client: m.Client, Keys: m.Keys})
+		if sender != nil {
+			s.n.sys.Root.Send(sender, &ReleaseAck{})
 		}
-	default:
-		return
 	}
-	s.flush()
+}
+
+// log queues a command for the replicated graph.
+func (s *scheduler) log(c consensus.Command) {
+	select {
+	case s.logCh <- c:
+	case <-s.ctx.Done():
+	}
+}
+
+// runLog applies queued graph commands through Raft, as many per log entry
+// as have queued up while the previous entry committed.
+func (s *scheduler) runLog(context.Context) {
+	var batch []consensus.Command
+	for {
+		batch = batch[:0]
+		select {
+		case <-s.ctx.Done():
+			return
+		case c := <-s.logCh:
+			batch = append(batch, c)
+		}
+	drain:
+		for len(batch) < 10000 {
+			select {
+			case c := <-s.logCh:
+				batch = append(batch, c)
+			default:
+				break drain
+			}
+		}
+		cmd := batch[0]
+		if len(batch) > 1 {
+			cmd = consensus.Command{Op: consensus.OpBatch, Batch: batch}
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		err := s.n.raft.Apply(ctx, cmd)
+		cancel()
+		if err != nil {
+			if errors.Is(err, consensus.ErrNotLeader) || s.ctx.Err() != nil {
+				return
+			}
+			s.n.log.Warn("replicate graph changes", "commands", len(batch), "err", err)
+		}
+	}
+}
+
+// recoverGraph waits until the replicated graph is current here, then asks
+// every live member what it holds and runs.
+func (n *Node) recoverGraph(ctx context.Context) *recovered {
+	out := &recovered{}
+	if err := n.raft.Barrier(5 * time.Second); err != nil {
+		out.err = err
+	}
+	out.records = n.raft.Tasks()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for id, m := range n.raft.Membership().Members {
+		if m.State != consensus.Alive {
+			continue
+		}
+		p, err := peer.Decode(id)
+		if err != nil {
+			continue
+		}
+		wg.Go(func() {
+			c, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			h, err := replyAs[Holdings](n.remote.Request(c, n.remote.PID(p, WorkerID), &HoldingsRequest{}))
+			if err != nil {
+				n.log.Warn("no holdings from member", "id", id, "err", err)
+				return
+			}
+			mu.Lock()
+			out.holdings = append(out.holdings, h)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // syncWorkers takes the live members as the workers.
@@ -93,15 +227,13 @@ func (s *scheduler) syncWorkers() {
 }
 
 func (s *scheduler) startTicker(ctx actor.Context) {
-	c, cancel := context.WithCancel(s.n.ctx)
-	s.cancel = cancel
 	self := ctx.Self()
 	s.n.spawn(func(context.Context) {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
-			case <-c.Done():
+			case <-s.ctx.Done():
 				return
 			case <-t.C:
 				s.n.sys.Root.Send(self, &schedTick{})
@@ -115,27 +247,15 @@ func (s *scheduler) startTicker(ctx actor.Context) {
 func (s *scheduler) flush() {
 	e := s.g.take()
 	for w, tasks := range e.compute {
-		if pid, err := peerPID(s.n, w, WorkerID); err == nil {
-			s.n.sys.Root.Send(pid, &Compute{Tasks: tasks})
-		}
+		s.n.sys.Root.Send(actor.NewPID(w, WorkerID), &Compute{Tasks: tasks})
 	}
 	for c, ups := range e.updates {
-		if pid, err := peerPID(s.n, c, ClientUpdatesID); err == nil {
-			s.n.sys.Root.Send(pid, &TaskUpdates{Updates: ups})
-		}
+		s.n.sys.Root.Send(actor.NewPID(c, ClientUpdatesID), &TaskUpdates{Updates: ups})
 	}
 	for h, keys := range e.drops {
-		if pid, err := peerPID(s.n, h, StoreID); err == nil {
-			s.n.sys.Root.Send(pid, &DropValues{Keys: keys})
-		}
+		s.n.sys.Root.Send(actor.NewPID(h, StoreID), &DropValues{Keys: keys})
 	}
-}
-
-var errBadPeer = errors.New("bad peer id")
-
-func peerPID(n *Node, id, actorID string) (*actor.PID, error) {
-	if id == "" {
-		return nil, errBadPeer
+	if len(e.fafDone) > 0 {
+		s.log(consensus.Command{Op: consensus.OpRelease, Client: FireAndForgetClient, Keys: e.fafDone})
 	}
-	return actor.NewPID(id, actorID), nil
 }

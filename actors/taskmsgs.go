@@ -56,11 +56,7 @@ type SubmitTasks struct {
 }
 
 // DataItem is a stored value that has no lineage.
-type DataItem struct {
-	Key     string   `msgpack:"k"`
-	Holders []string `msgpack:"h"`
-	Size    int64    `msgpack:"s"`
-}
+type DataItem = consensus.DataItem
 
 // SubmitAck answers SubmitTasks: Rejected lists tasks refused at once.
 type SubmitAck struct {
@@ -156,7 +152,21 @@ type DropValues struct {
 	Keys []string `msgpack:"k"`
 }
 
+// HoldingsRequest asks a worker what it holds and runs: a new leader's
+// scheduler rebuilds its view from the answers.
+type HoldingsRequest struct{}
+
+// Holdings answers HoldingsRequest.
+type Holdings struct {
+	Worker  string   `msgpack:"w"`
+	Keys    []string `msgpack:"k"`
+	Sizes   []int64  `msgpack:"s"`
+	Running []string `msgpack:"r"`
+}
+
 func init() {
+	mesh.RegisterMessage[HoldingsRequest]("mesh.HoldingsRequest")
+	mesh.RegisterMessage[Holdings]("mesh.Holdings")
 	mesh.RegisterMessage[SubmitTasks]("mesh.SubmitTasks")
 	mesh.RegisterMessage[SubmitAck]("mesh.SubmitAck")
 	mesh.RegisterMessage[TaskUpdates]("mesh.TaskUpdates")

@@ -34,7 +34,25 @@ type workerActor struct{ n *Node }
 
 func (a *workerActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *HoldingsRequest:
+		keys := a.n.store.Keys()
+		sizes := make([]int64, len(keys))
+		for i, k := range keys {
+			sizes[i], _ = a.n.store.Size(k)
+		}
+		a.n.assignedMu.Lock()
+		running := make([]string, 0, len(a.n.assigned))
+		for k := range a.n.assigned {
+			running = append(running, k)
+		}
+		a.n.assignedMu.Unlock()
+		ctx.Respond(&Holdings{Worker: a.n.self, Keys: keys, Sizes: sizes, Running: running})
 	case *Compute:
+		a.n.assignedMu.Lock()
+		for _, t := range m.Tasks {
+			a.n.assigned[t.Spec.Key] = struct{}{}
+		}
+		a.n.assignedMu.Unlock()
 		for _, t := range m.Tasks {
 			select {
 			case a.n.taskCh <- t:
@@ -241,6 +259,11 @@ func (n *Node) runReporter(ctx context.Context) {
 			results[i] = batch[i].result
 		}
 		n.report(ctx, &TasksFinished{Worker: n.self, Results: results})
+		n.assignedMu.Lock()
+		for i := range results {
+			delete(n.assigned, results[i].Key)
+		}
+		n.assignedMu.Unlock()
 	}
 }
 

@@ -89,6 +89,14 @@ type Command struct {
 	ID     string      `msgpack:"id,omitempty"`
 	State  MemberState `msgpack:"state,omitempty"`
 	At     time.Time   `msgpack:"at"` // the leader's clock when proposed: keeps apply deterministic
+
+	// Graph commands.
+	Client string     `msgpack:"client,omitempty"`
+	Tasks  []TaskSpec `msgpack:"tasks,omitempty"`
+	Data   []DataItem `msgpack:"data,omitempty"`
+	Want   []string   `msgpack:"want,omitempty"`
+	Keys   []string   `msgpack:"keys,omitempty"`
+	Batch  []Command  `msgpack:"batch,omitempty"`
 }
 
 // ErrUnknownMember: a command names a member the state does not have.
@@ -98,11 +106,20 @@ var ErrUnknownMember = errors.New("unknown member")
 type fsm struct {
 	mu       sync.RWMutex
 	state    Membership
+	tasks    map[string]*TaskRecord
 	onChange func(Membership)
 }
 
 func newFSM(onChange func(Membership)) *fsm {
-	return &fsm{state: Membership{Members: map[string]*Member{}}, onChange: onChange}
+	return &fsm{state: Membership{Members: map[string]*Member{}}, tasks: map[string]*TaskRecord{}, onChange: onChange}
+}
+
+// fsmSnapshot is what a snapshot holds. Its first fields are Membership's,
+// so snapshots written before graphs were replicated still restore.
+type fsmSnapshot struct {
+	Voters  int                    `msgpack:"voters"`
+	Members map[string]*Member     `msgpack:"members"`
+	Tasks   map[string]*TaskRecord `msgpack:"tasks,omitempty"`
 }
 
 func (f *fsm) Apply(l *raft.Log) any {
@@ -113,11 +130,11 @@ func (f *fsm) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	err := f.apply(c)
 	var snap Membership
-	if err == nil && f.onChange != nil {
+	if err == nil && f.onChange != nil && c.Op != OpSubmit && c.Op != OpRelease && c.Op != OpBatch {
 		snap = f.state.Clone()
 	}
 	f.mu.Unlock()
-	if err == nil && f.onChange != nil {
+	if err == nil && f.onChange != nil && snap.Members != nil {
 		f.onChange(snap)
 	}
 	return err
@@ -148,6 +165,17 @@ func (f *fsm) apply(c Command) error {
 		if m.State != c.State {
 			m.State, m.Changed = c.State, c.At
 		}
+	case OpSubmit, OpRelease:
+		f.applyGraph(c)
+	case OpBatch:
+		for _, sub := range c.Batch {
+			if sub.Op == OpBatch {
+				return errors.New("nested batch")
+			}
+			if err := f.apply(sub); err != nil {
+				return err
+			}
+		}
 	default:
 		return fmt.Errorf("unknown command %q", c.Op)
 	}
@@ -164,7 +192,7 @@ func (f *fsm) Membership() Membership {
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	data, err := msgpack.Marshal(f.state)
+	data, err := msgpack.Marshal(fsmSnapshot{Voters: f.state.Voters, Members: f.state.Members, Tasks: f.tasks})
 	if err != nil {
 		return nil, err
 	}
@@ -173,15 +201,20 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 
 func (f *fsm) Restore(r io.ReadCloser) error {
 	defer r.Close()
-	var st Membership
-	if err := msgpack.NewDecoder(r).Decode(&st); err != nil {
+	var snapData fsmSnapshot
+	if err := msgpack.NewDecoder(r).Decode(&snapData); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
+	st := Membership{Voters: snapData.Voters, Members: snapData.Members}
 	if st.Members == nil {
 		st.Members = map[string]*Member{}
 	}
+	if snapData.Tasks == nil {
+		snapData.Tasks = map[string]*TaskRecord{}
+	}
 	f.mu.Lock()
 	f.state = st
+	f.tasks = snapData.Tasks
 	snap := st.Clone()
 	f.mu.Unlock()
 	if f.onChange != nil {

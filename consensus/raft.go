@@ -199,6 +199,12 @@ func wrapRaftErr(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+// Barrier waits until every entry committed before it has been applied
+// here: a new leader's state machine is then current.
+func (n *Node) Barrier(timeout time.Duration) error {
+	return wrapRaftErr("barrier", n.r.Barrier(timeout).Error())
+}
+
 // Membership returns this node's copy of the replicated membership.
 func (n *Node) Membership() Membership { return n.fsm.Membership() }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshcompute/mesh/actors"
 	"github.com/meshcompute/mesh/actors/funcs"
+	"github.com/meshcompute/mesh/consensus"
 	"github.com/meshcompute/mesh/mesh"
 )
 
@@ -69,7 +70,10 @@ type Client struct {
 
 	mu      sync.Mutex
 	states  map[string]*state
+	specs   map[string]consensus.TaskSpec // what this client submitted, by key, until released
+	data    map[string]actors.DataItem    // what it scattered
 	leader  peer.ID
+	term    uint64
 	members []actors.MemberStatus
 	closed  bool
 }
@@ -113,7 +117,7 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{conn: conn, log: log, states: map[string]*state{}}
+	c := &Client{conn: conn, log: log, states: map[string]*state{}, specs: map[string]consensus.TaskSpec{}, data: map[string]actors.DataItem{}}
 	c.bg, c.stop = context.WithCancel(context.Background())
 	if err := conn.OnTaskUpdates(c.apply); err != nil {
 		conn.Close()
@@ -124,38 +128,142 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 		conn.Close()
 		return nil, err
 	}
+	c.wg.Add(1)
+	go c.watchLeader()
 	return c, nil
 }
 
-// findLeader asks the connected node who leads and learns every member's
-// addresses.
+// findLeader asks the members, starting with the one connected to, who
+// leads, and learns every member's addresses. It retries until ctx ends.
 func (c *Client) findLeader(ctx context.Context) (peer.ID, error) {
 	var last error
 	for {
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		st, err := c.conn.Status(sctx)
-		cancel()
-		if err == nil && st.Leader != "" {
-			for _, m := range st.Members {
-				c.addMember(m)
+		c.mu.Lock()
+		ask := []peer.ID{c.conn.Peer()}
+		for _, m := range c.members {
+			if p, err := peer.Decode(m.ID); err == nil && p != ask[0] && m.State != "dead" && m.State != "left" {
+				ask = append(ask, p)
 			}
-			leader, err := peer.Decode(st.Leader)
+		}
+		c.mu.Unlock()
+		for _, p := range ask {
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			st, err := c.conn.StatusFrom(sctx, p)
+			cancel()
+			if err == nil && st.Leader != "" && !st.Stale {
+				for _, m := range st.Members {
+					c.addMember(m)
+				}
+				leader, err := peer.Decode(st.Leader)
+				if err == nil {
+					c.mu.Lock()
+					c.leader, c.term, c.members = leader, st.Term, st.Members
+					c.mu.Unlock()
+					return leader, nil
+				}
+			}
 			if err == nil {
-				c.mu.Lock()
-				c.leader, c.members = leader, st.Members
-				c.mu.Unlock()
-				return leader, nil
+				err = errors.New("the mesh has no leader at the moment")
 			}
+			last = err
 		}
-		if err == nil {
-			err = errors.New("the mesh has no leader at the moment")
-		}
-		last = err
 		select {
 		case <-ctx.Done():
 			return "", fmt.Errorf("find the mesh's leader: %w (last: %v)", ctx.Err(), last)
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// watchLeader notices a change of leader while futures are pending and
+// gives the new scheduler everything this client still waits for: the
+// specs of its pending tasks and their lineage (submissions the old leader
+// had not replicated yet are not lost), and its scattered values.
+func (c *Client) watchLeader() {
+	defer c.wg.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.bg.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		leader, term, pending := c.leader, c.term, c.pendingLocked()
+		c.mu.Unlock()
+		if len(pending) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(c.bg, time.Second)
+		r, err := c.conn.Request(ctx, leader, actors.SchedulerID, &actors.SchedulerInfoRequest{})
+		cancel()
+		if info, ok := r.(*actors.SchedulerInfo); err == nil && ok && info.Term == term {
+			continue
+		}
+		fctx, fcancel := context.WithTimeout(c.bg, 30*time.Second)
+		newLeader, err := c.findLeader(fctx)
+		fcancel()
+		if err != nil {
+			c.log.Warn("lost the mesh's leader", "err", err)
+			continue
+		}
+		c.log.Info("leader changed; resubmitting pending work", "leader", newLeader, "pending", len(pending))
+		c.resubmit(pending)
+	}
+}
+
+// pendingLocked lists keys with futures not finished. Caller holds c.mu.
+func (c *Client) pendingLocked() []string {
+	var out []string
+	for k, st := range c.states {
+		if st.status == "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// resubmit sends the pending keys' tasks, with every input this client
+// submitted, inputs first.
+func (c *Client) resubmit(keys []string) {
+	c.mu.Lock()
+	var specs []consensus.TaskSpec
+	var data []actors.DataItem
+	seen := map[string]bool{}
+	var visit func(k string)
+	visit = func(k string) {
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		if d, ok := c.data[k]; ok {
+			data = append(data, d)
+			return
+		}
+		spec, ok := c.specs[k]
+		if !ok {
+			return
+		}
+		for _, dk := range spec.Deps() {
+			visit(dk)
+		}
+		specs = append(specs, spec)
+	}
+	for _, k := range keys {
+		visit(k)
+	}
+	leader := c.leader
+	c.mu.Unlock()
+	msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs, Want: keys, Data: data}
+	ctx, cancel := context.WithTimeout(c.bg, 30*time.Second)
+	defer cancel()
+	call, err := c.conn.Start(leader, actors.SchedulerID, msg)
+	if err == nil {
+		err = c.awaitSubmit(ctx, call, msg)
+	}
+	if err != nil {
+		c.log.Warn("resubmit after a leader change", "err", err)
 	}
 }
 

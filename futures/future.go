@@ -287,6 +287,7 @@ func (c *Client) submit(ctx context.Context, specs []consensus.TaskSpec) ([]*Fut
 	for i, s := range specs {
 		fs[i] = c.ref(s.Key)
 		want[i] = s.Key
+		c.specs[s.Key] = s
 	}
 	leader := c.leader
 	c.mu.Unlock()
@@ -513,6 +514,7 @@ func (c *Client) Scatter(ctx context.Context, values []any) ([]*Future, error) {
 	c.mu.Lock()
 	for i, k := range keys {
 		fs[i] = c.ref(k)
+		c.data[k] = items[i]
 	}
 	c.mu.Unlock()
 	if _, err := c.toScheduler(ctx, &actors.SubmitTasks{Client: c.conn.ID(), Data: items, Want: keys}); err != nil {
@@ -550,6 +552,8 @@ func (c *Client) drop(ctx context.Context, fs []*Future, cancel bool) error {
 		if f.st.refs == 0 || cancel {
 			if c.states[f.st.key] == f.st {
 				delete(c.states, f.st.key)
+				delete(c.specs, f.st.key)
+				delete(c.data, f.st.key)
 			}
 			keys = append(keys, f.st.key)
 		}

@@ -344,3 +344,49 @@ func TestWorkerLossRerunsItsTasks(t *testing.T) {
 		}
 	}
 }
+
+func TestLeaderLossMidGraphLosesNothing(t *testing.T) {
+	lc, c := newCluster(t, 3)
+	ctx := ctxT(t)
+	args := make([]any, 120)
+	for i := range args {
+		args[i] = 30
+	}
+	fs, err := c.Map(ctx, "test.sleep", args, Pure(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A dependent level too, so lineage matters.
+	var sums []*Future
+	for i := 0; i+1 < len(fs); i += 2 {
+		f, err := c.Submit(ctx, "test.add", fs[i], fs[i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums = append(sums, f)
+	}
+	// Wait until work is flowing, then take the leader down (the client is
+	// connected to it, too).
+	for f, err := range c.AsCompleted(ctx, fs) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = f
+		break
+	}
+	for _, n := range lc.Nodes() {
+		if n.Raft().IsLeader() {
+			n.Close()
+			break
+		}
+	}
+	vals, err := GatherAs[int](ctx, c, sums)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vals {
+		if v != 60 {
+			t.Fatalf("sum %d = %d, want 60", i, v)
+		}
+	}
+}
