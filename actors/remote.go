@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -23,6 +24,9 @@ type Remote struct {
 	host *mesh.Host
 	self string
 	log  *slog.Logger
+	// procs caches the process for each remote address: decoding a peer ID
+	// on every message costs more than the rest of the send.
+	procs sync.Map // string -> *remoteProcess
 }
 
 // NewRemote wires sys to host. Call it before spawning any actor, so that
@@ -40,11 +44,16 @@ func NewRemote(sys *actor.ActorSystem, host *mesh.Host, log *slog.Logger) *Remot
 func (r *Remote) PID(p peer.ID, id string) *actor.PID { return actor.NewPID(p.String(), id) }
 
 func (r *Remote) resolve(pid *actor.PID) (actor.Process, bool) {
+	if p, ok := r.procs.Load(pid.Address); ok {
+		return p.(*remoteProcess), true
+	}
 	p, err := peer.Decode(pid.Address)
 	if err != nil {
 		return nil, false
 	}
-	return &remoteProcess{r: r, peer: p}, true
+	rp := &remoteProcess{r: r, peer: p}
+	r.procs.Store(pid.Address, rp)
+	return rp, true
 }
 
 type remoteProcess struct {

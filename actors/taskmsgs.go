@@ -71,11 +71,12 @@ type KeyFailure struct {
 
 // TaskUpdate tells a client a wanted task finished.
 type TaskUpdate struct {
-	Key     string       `msgpack:"k"`
-	State   string       `msgpack:"s"`
-	Holders []string     `msgpack:"h,omitempty"`
-	Size    int64        `msgpack:"z,omitempty"`
-	Failure *TaskFailure `msgpack:"f,omitempty"`
+	_msgpack struct{}     `msgpack:",as_array"`
+	Key      string       `msgpack:"k"`
+	State    string       `msgpack:"s"`
+	Holders  []string     `msgpack:"h,omitempty"`
+	Size     int64        `msgpack:"z,omitempty"`
+	Failure  *TaskFailure `msgpack:"f,omitempty"`
 }
 
 // TaskUpdates is a batch of TaskUpdate.
@@ -96,6 +97,7 @@ type ReleaseAck struct{}
 
 // Assignment is one task for a worker, with where its inputs are.
 type Assignment struct {
+	_msgpack struct{}            `msgpack:",as_array"`
 	Spec     consensus.TaskSpec  `msgpack:"s"`
 	Deps     map[string][]string `msgpack:"d,omitempty"` // key -> holders
 	Replicas []string            `msgpack:"r,omitempty"` // where to copy the result
@@ -108,10 +110,11 @@ type Compute struct {
 
 // TaskResult reports one finished task.
 type TaskResult struct {
-	Key     string       `msgpack:"k"`
-	Size    int64        `msgpack:"z"`
-	Holders []string     `msgpack:"h"`
-	Failure *TaskFailure `msgpack:"f,omitempty"`
+	_msgpack struct{}     `msgpack:",as_array"`
+	Key      string       `msgpack:"k"`
+	Size     int64        `msgpack:"z"`
+	Holders  []string     `msgpack:"h"`
+	Failure  *TaskFailure `msgpack:"f,omitempty"`
 	// Missing lists inputs no holder could serve.
 	Missing []string `msgpack:"m,omitempty"`
 }

@@ -7,15 +7,17 @@ package consensus
 // Arg is one argument of a task: a literal msgpack value, or a reference to
 // another task's result by key.
 type Arg struct {
-	Lit []byte `msgpack:"l,omitempty"`
-	Ref string `msgpack:"r,omitempty"`
+	_msgpack struct{} `msgpack:",as_array"`
+	Lit      []byte   `msgpack:"l,omitempty"`
+	Ref      string   `msgpack:"r,omitempty"`
 }
 
 // TaskSpec is one task of a graph.
 type TaskSpec struct {
-	Key  string `msgpack:"k"`
-	Func string `msgpack:"f,omitempty"` // registered function name; empty for scattered data
-	Args []Arg  `msgpack:"a,omitempty"`
+	_msgpack struct{} `msgpack:",as_array"`
+	Key      string   `msgpack:"k"`
+	Func     string   `msgpack:"f,omitempty"` // registered function name; empty for scattered data
+	Args     []Arg    `msgpack:"a,omitempty"`
 	// Priority: higher runs first among ready tasks.
 	Priority int `msgpack:"p,omitempty"`
 	// Retries: how many times a failed call is re-run before it errs.

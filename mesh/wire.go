@@ -30,16 +30,18 @@ var ErrUnknownMessage = errors.New("unknown message type")
 
 // PIDRef names an actor on a node: the node's peer ID and the actor's id.
 type PIDRef struct {
-	Node string `msgpack:"n"`
-	ID   string `msgpack:"i"`
+	_msgpack struct{} `msgpack:",as_array"`
+	Node     string   `msgpack:"n"`
+	ID       string   `msgpack:"i"`
 }
 
 // Envelope is one message on the wire.
 type Envelope struct {
-	Target string             `msgpack:"t"`           // actor id on the receiving node
-	Sender *PIDRef            `msgpack:"s,omitempty"` // who to reply to, if anyone
-	Type   string             `msgpack:"y"`           // registered message type name
-	Body   msgpack.RawMessage `msgpack:"b"`
+	_msgpack struct{}           `msgpack:",as_array"`
+	Target   string             `msgpack:"t"`           // actor id on the receiving node
+	Sender   *PIDRef            `msgpack:"s,omitempty"` // who to reply to, if anyone
+	Type     string             `msgpack:"y"`           // registered message type name
+	Body     msgpack.RawMessage `msgpack:"b"`
 }
 
 var registry = struct {
