@@ -31,7 +31,7 @@ func testConfig(t *testing.T) NodeConfig {
 		}
 	})
 	log := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return NodeConfig{DeadAfter: time.Second, Heartbeat: 100 * time.Millisecond, JoinTimeout: 10 * time.Second, Logger: log, RaftLog: buf}
+	return NodeConfig{DeadAfter: time.Second, Heartbeat: 100 * time.Millisecond, JoinTimeout: 10 * time.Second, Logger: log, RaftLog: buf, RaftLogLevel: "warn"}
 }
 
 type syncBuffer struct {

@@ -62,8 +62,10 @@ type NodeConfig struct {
 	// JoinTimeout bounds the attempts to reach a peer (default 30 s).
 	JoinTimeout time.Duration
 	Logger      *slog.Logger
-	// RaftLog receives raft's own warnings (nil discards them).
-	RaftLog io.Writer
+	// RaftLog receives raft's own log (nil discards it), at RaftLogLevel
+	// ("debug", "info", "warn"; default "error").
+	RaftLog      io.Writer
+	RaftLogLevel string
 }
 
 func (c *NodeConfig) defaults() {
@@ -164,7 +166,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	}))
 	n.remote = NewRemote(n.sys, host, cfg.Logger)
 	n.raft, err = consensus.Open(consensus.Config{
-		Host: host, DataDir: cfg.DataDir, Logger: cfg.Logger, LogOutput: cfg.RaftLog,
+		Host: host, DataDir: cfg.DataDir, Logger: cfg.Logger, LogOutput: cfg.RaftLog, LogLevel: cfg.RaftLogLevel,
 		HeartbeatTimeout: cfg.ElectionTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		OnMembership: n.onMembership,
 	})

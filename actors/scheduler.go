@@ -59,7 +59,7 @@ func newScheduler(n *Node, term uint64) *scheduler {
 func validateSpec(spec *consensus.TaskSpec) *TaskFailure {
 	fn, err := funcs.Lookup(spec.Func)
 	if err != nil {
-		return &TaskFailure{Kind: FailUnknown, Message: fmt.Sprintf("%s: %v", spec.Key, err)}
+		return &TaskFailure{Kind: FailUnknown, Message: fmt.Sprintf("%s: the leader's binary does not know it: %v", spec.Key, err)}
 	}
 	if err := fn.CheckArity(len(spec.Args)); err != nil {
 		return &TaskFailure{Kind: FailArgs, Message: fmt.Sprintf("%s: %v", spec.Key, err)}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -174,11 +175,25 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 type procSet []*exec.Cmd
 
+// stop ends the nodes gracefully (SIGTERM: they leave the mesh), killing
+// any that take longer than 5 s.
 func (p procSet) stop() {
 	for _, c := range p {
 		if c.Process != nil {
+			c.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	for _, c := range p {
+		if c.Process == nil {
+			continue
+		}
+		done := make(chan struct{})
+		go func() { c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
 			c.Process.Kill()
-			c.Wait()
+			<-done
 		}
 	}
 }

@@ -129,6 +129,16 @@ func resolveSecret(dataDir, secretFile string, joining bool) (s mesh.Secret, cre
 	return s, true, nil
 }
 
+// raftLevel maps --log-level to raft's own log: raft warns about normal
+// events (a follower catching up, a peer that left), so it speaks at
+// error level unless debugging.
+func raftLevel(level string) string {
+	if level == "debug" {
+		return "debug"
+	}
+	return "error"
+}
+
 func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 	out := c.OutOrStdout()
 	log, err := newLogger(c.ErrOrStderr(), f.logLevel)
@@ -162,7 +172,7 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 	node, err := actors.StartNode(ctx, actors.NodeConfig{
 		DataDir: f.dataDir, Listen: []ma.Multiaddr{listen}, Peers: peers, Secret: secret, Name: f.name,
 		Voters: f.voters, DeadAfter: f.deadAfter, Heartbeat: f.heartbeat, ElectionTimeout: f.election,
-		JoinTimeout: f.joinTimeout, Logger: log, RaftLog: c.ErrOrStderr(),
+		JoinTimeout: f.joinTimeout, Logger: log, RaftLog: c.ErrOrStderr(), RaftLogLevel: raftLevel(f.logLevel),
 		Threads: f.threads, Replicas: f.replicas, MemoryLimit: f.memoryLimit,
 	})
 	if err != nil {

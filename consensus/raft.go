@@ -36,9 +36,13 @@ type Config struct {
 	// HeartbeatTimeout and ElectionTimeout bound failover; zero means 1 s.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
-	// LogOutput receives raft's own warnings; nil discards them.
+	// LogOutput receives raft's own log; nil discards it.
 	LogOutput io.Writer
-	Logger    *slog.Logger
+	// LogLevel of raft's own log: "debug", "info", "warn" or "error"
+	// (default "error": raft warns about normal events, such as a follower
+	// catching up or a peer that went away).
+	LogLevel string
+	Logger   *slog.Logger
 	// OnMembership is called after every change to the membership, on
 	// raft's apply goroutine; it must be quick.
 	OnMembership func(Membership)
@@ -82,7 +86,11 @@ func Open(cfg Config) (*Node, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: out})
+	level := hclog.LevelFromString(cfg.LogLevel)
+	if level == hclog.NoLevel {
+		level = hclog.Error
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: level, Output: out})
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog)
 	if err != nil {
 		store.Close()

@@ -48,7 +48,7 @@ func WithSecret(s mesh.Secret) Option { return func(o *options) { o.secret = s }
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithThreads sets how many tasks each node of a LocalCluster runs at once
-// (default: the machine's cores).
+// (default: the machine's cores divided among the nodes, at least 1).
 func WithThreads(n int) Option { return func(o *options) { o.threads = n } }
 
 // WithReplicas sets how many nodes of a LocalCluster hold each result
@@ -68,14 +68,16 @@ type Client struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
-	mu      sync.Mutex
-	states  map[string]*state
-	specs   map[string]consensus.TaskSpec // what this client submitted, by key, until released
-	data    map[string]actors.DataItem    // what it scattered
-	leader  peer.ID
-	term    uint64
-	members []actors.MemberStatus
-	closed  bool
+	mu     sync.Mutex
+	states map[string]*state
+	specs  map[string]consensus.TaskSpec // what this client submitted, by key, until released
+	data   map[string]actors.DataItem    // what it scattered
+	leader peer.ID
+	term   uint64
+	// scatterNext rotates the node that takes scattered values.
+	scatterNext int
+	members     []actors.MemberStatus
+	closed      bool
 }
 
 // state is what the client knows of one key; every Future of that key

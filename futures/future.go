@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -298,7 +299,9 @@ func (c *Client) submit(ctx context.Context, specs []consensus.TaskSpec) ([]*Fut
 	}
 	if !known {
 		if err := c.awaitSubmit(ctx, call, msg); err != nil {
-			c.Release(context.Background(), fs...)
+			rctx, cancel := context.WithTimeout(c.bg, 5*time.Second)
+			c.Release(rctx, fs...)
+			cancel()
 			return nil, err
 		}
 		return fs, nil
@@ -373,17 +376,21 @@ func (c *Client) Gather(ctx context.Context, fs []*Future) ([]any, error) {
 	return GatherAs[any](ctx, c, fs)
 }
 
-// GatherAs waits for every future and decodes the values into T.
+// GatherAs waits for every future and decodes the values into T. It
+// returns as soon as any future fails, with that future's error.
 func GatherAs[T any](ctx context.Context, c *Client, fs []*Future) ([]T, error) {
-	where := make(map[string][]string, len(fs))
-	for _, f := range fs {
-		if err := f.Err(ctx); err != nil {
+	for f, err := range c.AsCompleted(ctx, fs) {
+		if err != nil {
 			return nil, err
 		}
-		c.mu.Lock()
-		where[f.st.key] = f.st.holders
-		c.mu.Unlock()
+		_ = f
 	}
+	where := make(map[string][]string, len(fs))
+	c.mu.Lock()
+	for _, f := range fs {
+		where[f.st.key] = f.st.holders
+	}
+	c.mu.Unlock()
 	raw, err := c.fetch(ctx, where)
 	if err != nil {
 		return nil, err
@@ -486,11 +493,17 @@ func (c *Client) Scatter(ctx context.Context, values []any) ([]*Future, error) {
 		alive = []string{leader.String()}
 	}
 	// One node takes the values and copies them on to another before
-	// answering: Scatter returns once they are replicated.
-	target := alive[0]
+	// answering: Scatter returns once they are replicated. Successive
+	// scatters go round the members.
+	slices.Sort(alive)
+	c.mu.Lock()
+	first := c.scatterNext % len(alive)
+	c.scatterNext++
+	c.mu.Unlock()
+	target := alive[first]
 	var replicas []string
 	if len(alive) > 1 {
-		replicas = alive[1:2]
+		replicas = []string{alive[(first+1)%len(alive)]}
 	}
 	tp, err := peer.Decode(target)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -40,6 +41,11 @@ func NewLocalCluster(ctx context.Context, nodes int, opts ...Option) (*LocalClus
 		if secret, err = mesh.NewSecret(); err != nil {
 			return nil, err
 		}
+	}
+	if o.threads <= 0 {
+		// Like Dask's LocalCluster: the machine's cores shared among the
+		// nodes, not each node taking them all.
+		o.threads = max(1, runtime.NumCPU()/nodes)
 	}
 	dir, err := os.MkdirTemp("", "mesh-local-*")
 	if err != nil {
