@@ -317,11 +317,24 @@ func (c *Client) apply(updates []actors.TaskUpdate) {
 	defer c.mu.Unlock()
 	for _, u := range updates {
 		st := c.states[u.Key]
-		if st == nil || st.status != "" {
+		if st == nil {
 			continue
 		}
-		st.status, st.holders, st.failure = u.State, u.Holders, u.Failure
-		close(st.done)
+		if st.status == "" {
+			st.status, st.holders, st.failure = u.State, u.Holders, u.Failure
+			close(st.done)
+			continue
+		}
+		if st.status == actors.StateMemory {
+			// A finished value that lost its copies was computed again
+			// (new holders), or, scattered, is gone for good (erred).
+			switch u.State {
+			case actors.StateMemory:
+				st.holders = u.Holders
+			case actors.StateErred:
+				st.status, st.holders, st.failure = u.State, nil, u.Failure
+			}
+		}
 	}
 }
 

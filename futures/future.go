@@ -98,23 +98,24 @@ func (f *Future) raw(ctx context.Context) ([]byte, error) {
 	return vals[f.st.key], nil
 }
 
-// fetch gets values from their holders, one request per holder.
+// fetch gets values from their holders, one request per holder. When no
+// holder of a key answers, the value was lost with its nodes: the mesh
+// computes it again from its lineage and tells the client the new holders,
+// so fetch waits for them (or for the key to err) until ctx ends.
 func (c *Client) fetch(ctx context.Context, where map[string][]string) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(where))
 	pending := where
-	for attempt := 0; len(pending) > 0; attempt++ {
+	tried := map[string]int{}
+	for len(pending) > 0 {
 		byHolder := map[string][]string{}
+		var exhausted []string
 		for k, hs := range pending {
-			if attempt < len(hs) {
-				byHolder[hs[attempt]] = append(byHolder[hs[attempt]], k)
+			if tried[k] < len(hs) {
+				byHolder[hs[tried[k]]] = append(byHolder[hs[tried[k]]], k)
+				tried[k]++
+			} else {
+				exhausted = append(exhausted, k)
 			}
-		}
-		if len(byHolder) == 0 {
-			var missing []string
-			for k := range pending {
-				missing = append(missing, k)
-			}
-			return nil, fmt.Errorf("fetch %v: %w: no holder answered", missing, ErrLost)
 		}
 		next := map[string][]string{}
 		for h, keys := range byHolder {
@@ -140,12 +141,48 @@ func (c *Client) fetch(ctx context.Context, where map[string][]string) (map[stri
 				out[k] = reply.Values[i]
 			}
 		}
-		pending = next
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		for _, k := range exhausted {
+			holders, err := c.newHolders(ctx, k, pending[k])
+			if err != nil {
+				return nil, err
+			}
+			next[k] = holders
+			tried[k] = 0
 		}
+		pending = next
 	}
 	return out, nil
+}
+
+// newHolders waits until the client learns holders of key other than old,
+// or that key erred.
+func (c *Client) newHolders(ctx context.Context, key string, old []string) ([]string, error) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		st := c.states[key]
+		var holders []string
+		var ferr error
+		if st != nil {
+			holders = st.holders
+			if st.status != actors.StateMemory && st.status != "" {
+				ferr = taskError(key, st.failure)
+			}
+		}
+		c.mu.Unlock()
+		if ferr != nil {
+			return nil, ferr
+		}
+		if len(holders) > 0 && !slices.Equal(holders, old) {
+			return holders, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("fetch %s: %w: no holder answered and no new copy came (%w)", key, ErrLost, ctx.Err())
+		case <-t.C:
+		}
+	}
 }
 
 // TaskOption is an option of one task, passed among Submit's arguments

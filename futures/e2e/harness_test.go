@@ -26,7 +26,9 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/meshcompute/mesh/actors"
 	"github.com/meshcompute/mesh/futures"
+	meshpkg "github.com/meshcompute/mesh/mesh"
 )
 
 // progBin is the testprog binary TestMain builds.
@@ -81,6 +83,8 @@ type node struct {
 	done    chan struct{} // closed when cmd has exited
 	waitErr error         // cmd.Wait's result, valid once done is closed
 
+	flags []string // after nodeFlags
+
 	// mayExit: the test expects the process to end (it killed it, or a
 	// task will take it down); otherwise an exit is a failure.
 	mayExit bool
@@ -98,13 +102,13 @@ type cluster struct {
 
 // startMesh starts a new mesh of count nodes named node1..nodeN: node1
 // creates it, the others join through it with its secret (started
-// together). It waits until all agree on the leader and see every node
-// alive, with min(count, 3) voters.
-func startMesh(t *testing.T, count int) *cluster {
+// together), all with nodeFlags and then flags. It waits until all agree
+// on the leader and see every node alive, with min(count, 3) voters.
+func startMesh(t *testing.T, count int, flags ...string) *cluster {
 	t.Helper()
 	m := &cluster{t: t}
 	for i := 1; i <= count; i++ {
-		n := &node{t: t, name: fmt.Sprintf("node%d", i), dir: t.TempDir()}
+		n := &node{t: t, name: fmt.Sprintf("node%d", i), dir: t.TempDir(), flags: flags}
 		t.Cleanup(n.cleanup)
 		m.nodes = append(m.nodes, n)
 	}
@@ -125,7 +129,7 @@ func startMesh(t *testing.T, count int) *cluster {
 func (n *node) start(args ...string) {
 	n.t.Helper()
 	args = append(append([]string{"join"}, args...), "--listen", listenLocal, "--data-dir", n.dir, "--name", n.name)
-	args = append(args, nodeFlags...)
+	args = append(append(args, nodeFlags...), n.flags...)
 	cmd := exec.Command(progBin, args...)
 	cmd.Env = childEnv()
 	cmd.Stdout = n.logFile("stdout.log")
@@ -373,6 +377,26 @@ func (m *cluster) waitAgreed(via []*node, aliveVoters int, timeout time.Duration
 	return st
 }
 
+// waitDead waits until the other nodes agree that the dead nodes are dead
+// and they themselves alive, with aliveVoters voters.
+func (m *cluster) waitDead(aliveVoters int, dead ...*node) {
+	m.t.Helper()
+	var survivors []*node
+	states := map[string]string{}
+	for _, n := range m.nodes {
+		if slices.Contains(dead, n) {
+			states[n.id] = "dead"
+		} else {
+			states[n.id] = "alive"
+			survivors = append(survivors, n)
+		}
+	}
+	waitFor(m.t, 15*time.Second, fmt.Sprintf("%d nodes shown dead", len(dead)), func() error {
+		_, err := m.agreed(survivors, states, aliveVoters)
+		return err
+	})
+}
+
 // byID returns the node with peer ID id.
 func (m *cluster) byID(id string) *node {
 	m.t.Helper()
@@ -383,6 +407,23 @@ func (m *cluster) byID(id string) *node {
 	}
 	m.t.Fatalf("%s is none of the nodes started", id)
 	return nil
+}
+
+// roles returns the leader's node and the others, as the first node's
+// status shows them.
+func (m *cluster) roles() (leader *node, followers []*node) {
+	m.t.Helper()
+	st, err := m.nodes[0].status(5 * time.Second)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	leader = m.byID(st.Leader)
+	for _, n := range m.nodes {
+		if n != leader {
+			followers = append(followers, n)
+		}
+	}
+	return leader, followers
 }
 
 // connect connects a futures client through node via; it is closed when
@@ -397,6 +438,42 @@ func (m *cluster) connect(via *node) *futures.Client {
 	}
 	m.t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// heldBy asks node n's store (with a FetchValues request, as a client's
+// Gather does) which of keys it holds, and returns how many.
+func (m *cluster) heldBy(n *node, keys []string) int {
+	m.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	secret, err := meshpkg.ReadSecretFile(m.secret)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	info, err := meshpkg.ParsePeerAddr(n.addr)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	cl, err := actors.Dial(ctx, secret, []peer.AddrInfo{info}, nil)
+	if err != nil {
+		m.t.Fatalf("dial %s: %v", n.name, err)
+	}
+	defer cl.Close()
+	r, err := cl.Request(ctx, info.ID, actors.StoreID, &actors.FetchValues{Keys: keys})
+	if err != nil {
+		m.t.Fatalf("ask %s's store: %v", n.name, err)
+	}
+	reply, ok := r.(*actors.FetchReply)
+	if !ok {
+		m.t.Fatalf("ask %s's store: reply %T", n.name, r)
+	}
+	held := 0
+	for _, v := range reply.Values {
+		if v != nil {
+			held++
+		}
+	}
+	return held
 }
 
 // waitFor polls fn until it succeeds or timeout passes; it returns how long
