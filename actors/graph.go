@@ -54,6 +54,8 @@ type sworker struct {
 	name     string
 	nthreads int
 	running  map[string]*stask
+	// avgMicros is a moving average of its tasks' run time (0: none yet).
+	avgMicros float64
 }
 
 // graph is the leader's scheduling state: every task it knows, the live
@@ -227,9 +229,23 @@ func (g *graph) ready(t *stask) {
 	g.assign(t, w)
 }
 
-// saturation: how many tasks a worker may hold at once — its threads plus
-// a little slack, so it never idles waiting for the next batch.
-func (g *graph) saturation(w *sworker) int { return w.nthreads + 2 }
+// Root tasks are held on the scheduler (Dask's queuing) so that workers do
+// not run ahead of memory: a worker holds its threads' worth plus enough
+// slack to stay busy while results travel to the scheduler and new work
+// comes back — one slot per thread for long tasks, many for tiny ones.
+const (
+	pipelineMicros = 2000 // a round trip worker -> scheduler -> worker, with margin
+	maxSlackFactor = 16
+)
+
+// saturation is how many tasks a worker may hold at once.
+func (g *graph) saturation(w *sworker) int {
+	if w.avgMicros <= 0 {
+		return w.nthreads + 2
+	}
+	slack := int(float64(w.nthreads) * pipelineMicros / max(w.avgMicros, 1))
+	return w.nthreads + min(max(slack, 1), maxSlackFactor*w.nthreads+16)
+}
 
 func (g *graph) assign(t *stask, w *sworker) {
 	t.state, t.worker = tsProcessing, w.id
@@ -293,6 +309,13 @@ func (g *graph) pickReplicas(holder string) []string {
 func (g *graph) finished(worker string, results []TaskResult) {
 	w := g.workers[worker]
 	for _, r := range results {
+		if w != nil && r.Failure == nil && len(r.Missing) == 0 {
+			if w.avgMicros == 0 {
+				w.avgMicros = float64(r.Micros) + 1
+			} else {
+				w.avgMicros = 0.9*w.avgMicros + 0.1*(float64(r.Micros)+1)
+			}
+		}
 		t := g.tasks[r.Key]
 		if w != nil && (t == nil || t.worker == worker) {
 			delete(w.running, r.Key)

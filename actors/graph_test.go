@@ -36,8 +36,10 @@ func assigned(e effects) map[string][]string {
 	return out
 }
 
+// ok is a successful result of a task that ran 100 ms: long enough that
+// the scheduler keeps only one task of slack per thread.
 func ok(key string, holders ...string) TaskResult {
-	return TaskResult{Key: key, Size: 8, Holders: holders}
+	return TaskResult{Key: key, Size: 8, Holders: holders, Micros: 100_000}
 }
 
 func TestGraphQueuesRootTasksPastSaturation(t *testing.T) {
@@ -55,14 +57,35 @@ func TestGraphQueuesRootTasksPastSaturation(t *testing.T) {
 	if g.queue.Len() != 2 {
 		t.Fatalf("queued %d, want 2", g.queue.Len())
 	}
+	// Long tasks: the worker keeps 1 thread + 1 slot of slack.
 	g.finished("w1", []TaskResult{ok("t0", "w1")})
+	if got := assigned(g.take())["w1"]; len(got) != 0 {
+		t.Fatalf("after one long task finished: %v, want nothing (2 still held)", got)
+	}
+	g.finished("w1", []TaskResult{ok("t1", "w1")})
 	if got := assigned(g.take())["w1"]; !slices.Equal(got, []string{"t3"}) {
-		t.Fatalf("after one finished: %v, want [t3]", got)
+		t.Fatalf("after two finished: %v, want [t3]", got)
 	}
 	// A new worker takes queued work at once.
 	g.setWorkers(workers("w1", "w2"))
 	if got := assigned(g.take())["w2"]; !slices.Equal(got, []string{"t4"}) {
 		t.Fatalf("new worker got %v", got)
+	}
+}
+
+func TestGraphTinyTasksGetADeepPipeline(t *testing.T) {
+	g := newGraph(1, noValidate)
+	g.setWorkers(workers("w1"))
+	var specs []consensus.TaskSpec
+	for i := range 100 {
+		specs = append(specs, task(fmt.Sprint("t", i)))
+	}
+	g.submit("c", specs, nil, nil)
+	first := assigned(g.take())["w1"]
+	tiny := TaskResult{Key: first[0], Size: 8, Holders: []string{"w1"}, Micros: 5}
+	g.finished("w1", []TaskResult{tiny})
+	if got := assigned(g.take())["w1"]; len(got) < 10 {
+		t.Fatalf("after a 5 µs task, only %d more assigned: a worker of tiny tasks would idle between batches", len(got))
 	}
 }
 
@@ -73,7 +96,7 @@ func TestGraphPriorityOrdersQueue(t *testing.T) {
 	specs[4].Priority = 10
 	g.submit("c", specs, nil, nil)
 	g.take()
-	g.finished("w1", []TaskResult{ok("a", "w1")})
+	g.finished("w1", []TaskResult{ok("a", "w1"), ok("b", "w1")})
 	if got := assigned(g.take())["w1"]; !slices.Equal(got, []string{"high"}) {
 		t.Fatalf("got %v, want the high-priority task first", got)
 	}

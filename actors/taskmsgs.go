@@ -117,6 +117,8 @@ type TaskResult struct {
 	Failure  *TaskFailure `msgpack:"f,omitempty"`
 	// Missing lists inputs no holder could serve.
 	Missing []string `msgpack:"m,omitempty"`
+	// Micros is how long the function ran.
+	Micros int64 `msgpack:"us,omitempty"`
 }
 
 // TasksFinished is a worker's batch of results.

@@ -176,7 +176,9 @@ func (n *Node) runTask(ctx context.Context, a Assignment) finishedTask {
 	if len(res.Missing) > 0 {
 		return finishedTask{result: res}
 	}
+	start := time.Now()
 	out, err := fn.Call(ctx, args)
+	res.Micros = time.Since(start).Microseconds()
 	if err != nil {
 		var pe *funcs.PanicError
 		var te *funcs.TaskError

@@ -21,8 +21,8 @@ import (
 // themselves, so no extra framing is needed).
 const MsgProtocol protocol.ID = "/mesh/msg/1.0.0"
 
-// ErrQueueFull: the outbound queue to a peer is full (the peer is slow or
-// hung); the message was dropped. Requests time out; callers may retry.
+// ErrQueueFull: the outbound queue to a peer stayed full for queueWait (the
+// peer is slow or hung); the message was dropped and its requester told.
 var ErrQueueFull = errors.New("outbound queue full")
 
 // ErrUnknownMessage: an envelope names a message type no one registered.
@@ -129,7 +129,8 @@ func (m *Host) handleStream(s network.Stream) {
 }
 
 const (
-	outboundQueue = 4096
+	outboundQueue = 16384
+	queueWait     = 10 * time.Second
 	dialTimeout   = 5 * time.Second
 	writeTimeout  = 5 * time.Second
 )
@@ -141,10 +142,11 @@ type outbound struct {
 	queue chan *Envelope
 }
 
-// Send queues env for delivery to peer p without blocking. Delivery is
-// ordered per peer and best effort: if the peer cannot be reached the
-// envelope is dropped and logged, as with any actor message; requesters time
-// out.
+// Send queues env for delivery to peer p. Delivery is ordered per peer and
+// best effort: if the peer cannot be reached the envelope is dropped (the
+// drop handler is told, so a request fails at once). When the peer's queue
+// is full, Send waits for room — backpressure on a fast sender — for at
+// most queueWait, then drops the envelope with ErrQueueFull.
 func (m *Host) Send(p peer.ID, env *Envelope) error {
 	m.mu.Lock()
 	if m.closed {
@@ -163,8 +165,18 @@ func (m *Host) Send(p peer.ID, env *Envelope) error {
 	case o.queue <- env:
 		return nil
 	default:
-		return fmt.Errorf("send to %s: %w", p, ErrQueueFull)
 	}
+	t := time.NewTimer(queueWait)
+	defer t.Stop()
+	select {
+	case o.queue <- env:
+		return nil
+	case <-t.C:
+	case <-m.ctx.Done():
+	}
+	err := fmt.Errorf("send to %s: %w (the peer is slow or hung)", p, ErrQueueFull)
+	m.dropped(p, []*Envelope{env}, err)
+	return err
 }
 
 func (m *Host) runOutbound(o *outbound) {
