@@ -47,14 +47,19 @@ tasks, a tree reduction of 2N-1 tasks, and --round-trips submit->result round tr
 Without --peer it starts --nodes mesh nodes as separate processes of this binary on 127.0.0.1
 (temporary data dirs, removed at exit) and measures from a client in this process.`,
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
+		RunE: func(c *cobra.Command, _ []string) (err error) {
 			ctx := c.Context()
 			out := c.OutOrStdout()
 			var opts []futures.Option
 			addr := peerAddr
 			if addr == "" {
 				procs, a, secret, err := startProcesses(ctx, nodes, threads, c.ErrOrStderr())
-				defer procs.stop()
+				defer func() {
+					procs.stop()
+					if err == nil {
+						os.RemoveAll(filepath.Dir(filepath.Dir(secret)))
+					}
+				}()
 				if err != nil {
 					return err
 				}
@@ -217,7 +222,12 @@ func startProcesses(ctx context.Context, n, threads int, logs io.Writer) (procSe
 			args = append(args, "--threads", fmt.Sprint(threads))
 		}
 		cmd := exec.CommandContext(ctx, exe, args...)
-		cmd.Stderr = logs
+		lf, err := os.Create(filepath.Join(dir, fmt.Sprintf("node%d.log", i)))
+		if err != nil {
+			return "", err
+		}
+		defer lf.Close()
+		cmd.Stderr = lf
 		if err := cmd.Start(); err != nil {
 			return "", err
 		}
@@ -231,20 +241,21 @@ func startProcesses(ctx context.Context, n, threads int, logs io.Writer) (procSe
 		}
 		return "", fmt.Errorf("node%d did not start within 30s", i)
 	}
+	fmt.Fprintf(logs, "bench mesh: %d nodes, logs in %s\n", n, dir)
+	secret := filepath.Join(dir, "node1", mesh.SecretFile)
 	first, err := start(1)
 	if err != nil {
-		return procs, "", "", err
+		return procs, "", secret, err
 	}
-	secret := filepath.Join(dir, "node1", mesh.SecretFile)
 	for i := 2; i <= n; i++ {
 		if _, err := start(i, first, "--secret-file", secret); err != nil {
-			return procs, "", "", err
+			return procs, "", secret, err
 		}
 	}
 	// Wait until every node is a member.
 	sec, err := mesh.ReadSecretFile(secret)
 	if err != nil {
-		return procs, "", "", err
+		return procs, "", secret, err
 	}
 	peers, _ := parsePeers([]string{first})
 	deadline := time.Now().Add(30 * time.Second)
@@ -264,10 +275,9 @@ func startProcesses(ctx context.Context, n, threads int, logs io.Writer) (procSe
 			}
 		}
 		if time.Now().After(deadline) {
-			return procs, "", "", errors.New("the bench mesh did not form within 30s")
+			return procs, "", secret, errors.New("the bench mesh did not form within 30s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	_ = dir
 	return procs, first, secret, nil
 }
