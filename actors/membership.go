@@ -52,7 +52,7 @@ func (a *membership) Receive(ctx actor.Context) {
 		}
 	case *Ping:
 		cores, mem, used := hostResources()
-		ctx.Respond(&Pong{ID: a.n.self, Cores: cores, Memory: mem, MemUsed: used})
+		ctx.Respond(&Pong{ID: a.n.self, Cores: cores, Memory: mem, MemUsed: used, RSS: processRSS()})
 	case *leadershipChanged:
 		a.leader = m.leader
 		if m.leader {
@@ -262,6 +262,9 @@ func (a *membership) status() *Status {
 		if ms.Role == "" {
 			ms.Role = "none"
 		}
+		if mem.ID == a.n.self {
+			ms.RSS = processRSS()
+		}
 		if a.leader && mem.ID != a.n.self {
 			if t, ok := a.lastSeen[mem.ID]; ok {
 				ms.LastSeen = t.UTC().Format(time.RFC3339Nano)
@@ -270,7 +273,7 @@ func (a *membership) status() *Status {
 				ms.State = string(consensus.Suspect)
 			}
 			if p := a.pong[mem.ID]; p != nil {
-				ms.Cores, ms.Memory = p.Cores, p.Memory
+				ms.Cores, ms.Memory, ms.RSS = p.Cores, p.Memory, p.RSS
 			}
 		}
 		st.Members = append(st.Members, ms)

@@ -44,6 +44,7 @@ type Pong struct {
 	Cores   int    `msgpack:"cores"`
 	Memory  uint64 `msgpack:"mem"`
 	MemUsed uint64 `msgpack:"mem_used"`
+	RSS     uint64 `msgpack:"rss"` // the node process's resident memory
 }
 
 // JoinRequest asks the leader to admit (or re-admit) a member.
@@ -85,6 +86,8 @@ type MemberStatus struct {
 	Cores    int      `msgpack:"cores" json:"cores"`
 	Memory   uint64   `msgpack:"memory" json:"memory"`
 	LastSeen string   `msgpack:"last_seen" json:"last_seen,omitempty"`
+	// RSS is the node process's resident memory, as last reported.
+	RSS uint64 `msgpack:"rss" json:"rss"`
 }
 
 // Status is the mesh as one node (normally the leader) sees it.

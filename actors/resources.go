@@ -41,3 +41,20 @@ func hostResources() (cores int, total, used uint64) {
 }
 
 func mkdirAll(dir string) error { return os.MkdirAll(dir, 0o700) }
+
+// processRSS is this process's resident memory in bytes (0 if unknown).
+func processRSS() uint64 {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseUint(fields[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * uint64(os.Getpagesize())
+}

@@ -36,6 +36,9 @@ type scheduler struct {
 	logCh      chan consensus.Command
 }
 
+// maxTasksPerEntry bounds the task specs batched into one Raft entry.
+const maxTasksPerEntry = 5000
+
 type stashed struct {
 	msg    any
 	sender *actor.PID
@@ -151,11 +154,15 @@ func (s *scheduler) runLog(context.Context) {
 		case c := <-s.logCh:
 			batch = append(batch, c)
 		}
+		// Entries stay small (a few MB at most): followers decode each one
+		// whole, and the leader reads it back once per follower.
+		tasks := len(batch[0].Tasks)
 	drain:
-		for len(batch) < 10000 {
+		for len(batch) < 1000 && tasks < maxTasksPerEntry {
 			select {
 			case c := <-s.logCh:
 				batch = append(batch, c)
+				tasks += len(c.Tasks)
 			default:
 				break drain
 			}

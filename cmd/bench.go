@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,6 +36,7 @@ func newBenchCmd() *cobra.Command {
 func newBenchTasksCmd() *cobra.Command {
 	var (
 		nodes, tasks, roundTrips int
+		graph                    int
 		peerAddr, secretFile     string
 		threads                  int
 	)
@@ -75,6 +77,9 @@ Without --peer it starts --nodes mesh nodes as separate processes of this binary
 				return err
 			}
 			defer cl.Close()
+			if graph > 0 {
+				return benchGraph(ctx, out, cl, graph)
+			}
 			return benchTasks(ctx, out, cl, tasks, roundTrips)
 		},
 	}
@@ -83,6 +88,7 @@ Without --peer it starts --nodes mesh nodes as separate processes of this binary
 	fl.IntVar(&threads, "threads", 0, "worker threads per started node (default: cores)")
 	fl.IntVar(&tasks, "tasks", 20000, "tasks in the map and leaves of the tree reduction")
 	fl.IntVar(&roundTrips, "round-trips", 200, "submit->result round trips to time")
+	fl.IntVar(&graph, "graph", 0, "instead: one graph of this many tiny tasks (e.g. 1000000), with the leader's peak memory")
 	fl.StringVar(&peerAddr, "peer", "", "benchmark an existing mesh through this node")
 	fl.StringVar(&secretFile, "secret-file", "", "that mesh's secret (with --peer)")
 	return c
@@ -174,6 +180,63 @@ func benchTasks(ctx context.Context, out io.Writer, cl *futures.Client, n, rts i
 		fmt.Fprintf(out, "round trip   %7d       p50 %.3f ms  p99 %.3f ms\n", rts, ms(lat[rts/2]), ms(lat[rts*99/100]))
 	}
 	return nil
+}
+
+// benchGraph runs one Map of n tiny tasks, waits for all of them, and
+// samples the leader's resident memory meanwhile.
+func benchGraph(ctx context.Context, out io.Writer, cl *futures.Client, n int) error {
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			st, err := cl.Status(sctx)
+			cancel()
+			if err == nil {
+				for _, m := range st.Members {
+					if m.Leader && m.RSS > peak.Load() {
+						peak.Store(m.RSS)
+					}
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}()
+	args := make([]any, n)
+	for i := range args {
+		args[i] = i
+	}
+	start := time.Now()
+	fs, err := cl.Map(ctx, "mesh.inc", args, futures.Pure(false))
+	if err != nil {
+		close(stop)
+		return err
+	}
+	submitted := time.Since(start)
+	_, notDone, err := cl.Wait(ctx, fs, futures.AllCompleted)
+	took := time.Since(start)
+	close(stop)
+	<-sampled
+	if err != nil {
+		return err
+	}
+	if len(notDone) > 0 {
+		return fmt.Errorf("%d tasks not done", len(notDone))
+	}
+	for _, f := range fs {
+		if err := f.Err(ctx); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "graph        %7d tasks  %8.3fs  %9.0f tasks/s  (submitted in %.3fs)  leader peak RSS %s\n",
+		n, took.Seconds(), float64(n)/took.Seconds(), submitted.Seconds(), humanBytes(peak.Load()))
+	return cl.Release(ctx, fs...)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -117,13 +117,25 @@ func Open(cfg Config) (*Node, error) {
 	notify := make(chan bool, 64)
 	rc.NotifyCh = notify
 	f := newFSM(cfg.OnMembership)
-	r, err := raft.NewRaft(rc, f, store, store, snaps, transport)
+	// Entries carry batches of task specs (up to a few MB). With raft's
+	// pipelining a leader keeps up to 128 AppendEntries of 64 entries in
+	// flight per follower — gigabytes when a follower lags — so replicate
+	// one bounded request at a time instead.
+	rc.MaxAppendEntries = 16
+	r, err := raft.NewRaft(rc, f, store, store, snaps, noPipeline{transport})
 	if err != nil {
 		transport.Close()
 		store.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	return &Node{r: r, fsm: f, store: store, transport: transport, layer: layer, notify: notify, id: rc.LocalID, log: log}, nil
+}
+
+// noPipeline is the network transport without AppendEntries pipelining.
+type noPipeline struct{ *raft.NetworkTransport }
+
+func (noPipeline) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
 }
 
 func orDefault(d, def time.Duration) time.Duration {

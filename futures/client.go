@@ -64,9 +64,10 @@ type Client struct {
 	conn *actors.Client
 	log  *slog.Logger
 
-	bg   context.Context // ends at Close: background waits stop
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	bg       context.Context // ends at Close: background waits stop
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	inflight chan struct{} // submissions awaiting the scheduler's answer
 
 	mu     sync.Mutex
 	states map[string]*state
@@ -121,6 +122,7 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 	}
 	c := &Client{conn: conn, log: log, states: map[string]*state{}, specs: map[string]consensus.TaskSpec{}, data: map[string]actors.DataItem{}}
 	c.bg, c.stop = context.WithCancel(context.Background())
+	c.inflight = make(chan struct{}, maxInflightSubmits)
 	if err := conn.OnTaskUpdates(c.apply); err != nil {
 		conn.Close()
 		return nil, err
@@ -336,6 +338,19 @@ func (c *Client) apply(updates []actors.TaskUpdate) {
 			}
 		}
 	}
+}
+
+// Status asks the mesh for its status: leader, Raft term, and members
+// with their roles, states and resources.
+func (c *Client) Status(ctx context.Context) (*actors.Status, error) {
+	c.mu.Lock()
+	leader := c.leader
+	c.mu.Unlock()
+	st, err := c.conn.StatusFrom(ctx, leader)
+	if err != nil {
+		return c.conn.Status(ctx)
+	}
+	return st, nil
 }
 
 // Close releases every future of this client and disconnects.

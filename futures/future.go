@@ -329,37 +329,76 @@ func (c *Client) submit(ctx context.Context, specs []consensus.TaskSpec) ([]*Fut
 	}
 	leader := c.leader
 	c.mu.Unlock()
-	msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs, Want: want}
-	call, err := c.conn.Start(leader, actors.SchedulerID, msg)
-	if err != nil {
-		return nil, err
+	// Large graphs go in chunks: each message (and Raft entry) stays small.
+	for len(specs) > submitChunk {
+		msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs[:submitChunk], Want: want[:submitChunk]}
+		if err := c.startSubmit(leader, msg); err != nil {
+			return nil, err
+		}
+		specs, want = specs[submitChunk:], want[submitChunk:]
 	}
-	if !known {
-		if err := c.awaitSubmit(ctx, call, msg); err != nil {
-			rctx, cancel := context.WithTimeout(c.bg, 5*time.Second)
-			c.Release(rctx, fs...)
-			cancel()
+	msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs, Want: want}
+	if known {
+		if err := c.startSubmit(leader, msg); err != nil {
 			return nil, err
 		}
 		return fs, nil
 	}
+	call, err := c.conn.Start(leader, actors.SchedulerID, msg)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.awaitSubmit(ctx, call, msg); err != nil {
+		rctx, cancel := context.WithTimeout(c.bg, 5*time.Second)
+		c.Release(rctx, fs...)
+		cancel()
+		return nil, err
+	}
+	return fs, nil
+}
+
+// submitChunk bounds the tasks of one submission message.
+const submitChunk = 5000
+
+// maxInflightSubmits bounds the submissions awaiting an answer.
+const maxInflightSubmits = 4
+
+// startSubmit sends a submission now and checks the scheduler's answer in
+// the background: refused tasks, or a submission that never arrived, err
+// their futures.
+//
+// At most maxInflightSubmits submissions wait for their answer at once, so
+// a huge graph flows to the scheduler at the pace it takes it, instead of
+// piling up in its mailbox.
+func (c *Client) startSubmit(leader peer.ID, msg *actors.SubmitTasks) error {
+	select {
+	case c.inflight <- struct{}{}:
+	case <-c.bg.Done():
+		return ErrClosed
+	}
+	call, err := c.conn.Start(leader, actors.SchedulerID, msg)
+	if err != nil {
+		<-c.inflight
+		return err
+	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		defer func() { <-c.inflight }()
 		actx, cancel := context.WithTimeout(c.bg, time.Minute)
 		defer cancel()
 		if err := c.awaitSubmit(actx, call, msg); err != nil {
-			c.fail(want, err)
+			c.fail(msg.Want, err)
 		}
 	}()
-	return fs, nil
+	return nil
 }
 
 // awaitSubmit waits for the scheduler's answer to a submission, sending it
 // again to a new leader if the first could not be delivered. It returns the
 // first refused task's error; refused tasks' futures are erred too.
 func (c *Client) awaitSubmit(ctx context.Context, call *actors.Call, msg *actors.SubmitTasks) error {
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	reply, err := call.Wait(wctx)
 	cancel()
 	if err != nil {
