@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/meshcompute/mesh/actors"
 	"github.com/meshcompute/mesh/actors/funcs"
@@ -67,7 +68,7 @@ type Client struct {
 	bg       context.Context // ends at Close: background waits stop
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
-	inflight chan struct{} // submissions awaiting the scheduler's answer
+	inflight *semaphore.Weighted // tasks awaiting the scheduler's answer
 
 	mu     sync.Mutex
 	states map[string]*state
@@ -122,7 +123,7 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 	}
 	c := &Client{conn: conn, log: log, states: map[string]*state{}, specs: map[string]consensus.TaskSpec{}, data: map[string]actors.DataItem{}}
 	c.bg, c.stop = context.WithCancel(context.Background())
-	c.inflight = make(chan struct{}, maxInflightSubmits)
+	c.inflight = semaphore.NewWeighted(maxInflightTasks)
 	if err := conn.OnTaskUpdates(c.apply); err != nil {
 		conn.Close()
 		return nil, err

@@ -360,31 +360,31 @@ func (c *Client) submit(ctx context.Context, specs []consensus.TaskSpec) ([]*Fut
 // submitChunk bounds the tasks of one submission message.
 const submitChunk = 5000
 
-// maxInflightSubmits bounds the submissions awaiting an answer.
-const maxInflightSubmits = 4
+// maxInflightTasks bounds the submitted tasks awaiting an answer.
+const maxInflightTasks = 20000
 
 // startSubmit sends a submission now and checks the scheduler's answer in
 // the background: refused tasks, or a submission that never arrived, err
 // their futures.
 //
-// At most maxInflightSubmits submissions wait for their answer at once, so
-// a huge graph flows to the scheduler at the pace it takes it, instead of
-// piling up in its mailbox.
+// At most maxInflightTasks submitted tasks wait for the scheduler's answer
+// at once, so a huge graph flows to the scheduler at the pace it takes it
+// instead of piling up in its mailbox, while many small submissions still
+// stream without waiting for each other.
 func (c *Client) startSubmit(leader peer.ID, msg *actors.SubmitTasks) error {
-	select {
-	case c.inflight <- struct{}{}:
-	case <-c.bg.Done():
+	n := int64(len(msg.Tasks) + len(msg.Data))
+	if err := c.inflight.Acquire(c.bg, min(n, maxInflightTasks)); err != nil {
 		return ErrClosed
 	}
 	call, err := c.conn.Start(leader, actors.SchedulerID, msg)
 	if err != nil {
-		<-c.inflight
+		c.inflight.Release(min(n, maxInflightTasks))
 		return err
 	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		defer func() { <-c.inflight }()
+		defer c.inflight.Release(min(n, maxInflightTasks))
 		actx, cancel := context.WithTimeout(c.bg, time.Minute)
 		defer cancel()
 		if err := c.awaitSubmit(actx, call, msg); err != nil {
