@@ -105,6 +105,7 @@ func benchTasks(ctx context.Context, out io.Writer, cl *futures.Client, n, rts i
 		cl.Release(ctx, fs...)
 	}
 
+	index0 := commitIndex(ctx, cl)
 	start := time.Now()
 	fs, err := cl.Map(ctx, "mesh.inc", args, futures.Pure(false))
 	if err != nil {
@@ -179,7 +180,25 @@ func benchTasks(ctx context.Context, out io.Writer, cl *futures.Client, n, rts i
 	if rts > 0 {
 		fmt.Fprintf(out, "round trip   %7d       p50 %.3f ms  p99 %.3f ms\n", rts, ms(lat[rts/2]), ms(lat[rts*99/100]))
 	}
+	// Raft entries are batched: the log grows by far fewer entries than
+	// tasks (submissions and releases only; completions are not logged).
+	time.Sleep(200 * time.Millisecond)
+	if index1 := commitIndex(ctx, cl); index0 > 0 && index1 >= index0 {
+		all := n + total + rts
+		fmt.Fprintf(out, "raft log     %7d entries for %d tasks: %.4f entries per task\n", index1-index0, all, float64(index1-index0)/float64(all))
+	}
 	return nil
+}
+
+// commitIndex is the mesh's Raft commit index (0 if unknown).
+func commitIndex(ctx context.Context, cl *futures.Client) uint64 {
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	st, err := cl.Status(sctx)
+	if err != nil {
+		return 0
+	}
+	return st.CommitIndex
 }
 
 // benchGraph runs one Map of n tiny tasks, waits for all of them, and
