@@ -47,6 +47,7 @@ type stask struct {
 	suspicious int
 	seq        uint64 // submission order, to break priority ties (FIFO)
 	heapIndex  int
+	inline     []byte // a small value, only while its completion is announced
 }
 
 type sworker struct {
@@ -371,7 +372,9 @@ func (g *graph) finished(worker string, results []TaskResult) {
 			}
 			g.fail(t, r.Failure)
 		default:
+			t.inline = r.Inline
 			g.complete(t, r.Holders, r.Size)
+			t.inline = nil
 		}
 	}
 	g.fill()
@@ -545,7 +548,7 @@ func (g *graph) notify(t *stask, client string) {
 	u := TaskUpdate{Key: t.spec.Key}
 	switch t.state {
 	case tsMemory:
-		u.State, u.Holders, u.Size = StateMemory, t.holders, t.size
+		u.State, u.Holders, u.Size, u.Inline = StateMemory, t.holders, t.size, t.inline
 	case tsErred:
 		u.State, u.Failure = StateErred, t.failure
 		if t.failure != nil && t.failure.Kind == FailCancelled {

@@ -77,6 +77,7 @@ type TaskUpdate struct {
 	Holders  []string     `msgpack:"h,omitempty"`
 	Size     int64        `msgpack:"z,omitempty"`
 	Failure  *TaskFailure `msgpack:"f,omitempty"`
+	Inline   []byte       `msgpack:"v,omitempty"` // the value, when small and just computed
 }
 
 // TaskUpdates is a batch of TaskUpdate.
@@ -119,7 +120,13 @@ type TaskResult struct {
 	Missing []string `msgpack:"m,omitempty"`
 	// Micros is how long the function ran.
 	Micros int64 `msgpack:"us,omitempty"`
+	// Inline carries a small value (at most InlineMax bytes) so that the
+	// client that wants it needs no fetch.
+	Inline []byte `msgpack:"v,omitempty"`
 }
+
+// InlineMax is the largest value that travels inline with its completion.
+const InlineMax = 1024
 
 // TasksFinished is a worker's batch of results.
 type TasksFinished struct {

@@ -201,6 +201,9 @@ func (n *Node) runTask(ctx context.Context, a Assignment) finishedTask {
 	}
 	res.Size = int64(len(out))
 	res.Holders = []string{n.self}
+	if len(out) <= InlineMax {
+		res.Inline = out
+	}
 	return finishedTask{result: res, value: out, replicas: a.Replicas}
 }
 

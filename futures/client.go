@@ -70,6 +70,13 @@ type Client struct {
 	wg       sync.WaitGroup
 	inflight *semaphore.Weighted // tasks awaiting the scheduler's answer
 
+	// The submission queue: Submit and Map add to it, a goroutine sends.
+	sendMu sync.Mutex // orders what goes to the scheduler
+	qmu    sync.Mutex
+	qspecs []consensus.TaskSpec
+	qwant  []string
+	kick   chan struct{}
+
 	mu     sync.Mutex
 	states map[string]*state
 	specs  map[string]consensus.TaskSpec // what this client submitted, by key, until released
@@ -91,6 +98,7 @@ type state struct {
 	holders []string
 	failure *actors.TaskFailure
 	refs    int
+	value   []byte // the encoded value, when it came inline with the update
 }
 
 // Connect connects to a mesh through any node's multiaddr.
@@ -124,6 +132,7 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 	c := &Client{conn: conn, log: log, states: map[string]*state{}, specs: map[string]consensus.TaskSpec{}, data: map[string]actors.DataItem{}}
 	c.bg, c.stop = context.WithCancel(context.Background())
 	c.inflight = semaphore.NewWeighted(maxInflightTasks)
+	c.kick = make(chan struct{}, 1)
 	if err := conn.OnTaskUpdates(c.apply); err != nil {
 		conn.Close()
 		return nil, err
@@ -133,8 +142,9 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 		conn.Close()
 		return nil, err
 	}
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.watchLeader()
+	go c.runSubmitter()
 	return c, nil
 }
 
@@ -324,7 +334,7 @@ func (c *Client) apply(updates []actors.TaskUpdate) {
 			continue
 		}
 		if st.status == "" {
-			st.status, st.holders, st.failure = u.State, u.Holders, u.Failure
+			st.status, st.holders, st.failure, st.value = u.State, u.Holders, u.Failure, u.Inline
 			close(st.done)
 			continue
 		}
@@ -335,7 +345,7 @@ func (c *Client) apply(updates []actors.TaskUpdate) {
 			case actors.StateMemory:
 				st.holders = u.Holders
 			case actors.StateErred:
-				st.status, st.holders, st.failure = u.State, nil, u.Failure
+				st.status, st.holders, st.failure, st.value = u.State, nil, u.Failure, nil
 			}
 		}
 	}
@@ -368,7 +378,10 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	if len(keys) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = c.flushQueue()
+		c.sendMu.Lock()
 		_, _ = c.toScheduler(ctx, &actors.ReleaseKeys{Client: c.conn.ID(), Keys: keys})
+		c.sendMu.Unlock()
 		cancel()
 	}
 	c.stop()

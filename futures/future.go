@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -89,8 +91,11 @@ func (f *Future) raw(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	f.c.mu.Lock()
-	holders := f.st.holders
+	holders, value := f.st.holders, f.st.value
 	f.c.mu.Unlock()
+	if value != nil {
+		return value, nil
+	}
 	vals, err := f.c.fetch(ctx, map[string][]string{f.st.key: holders})
 	if err != nil {
 		return nil, err
@@ -224,6 +229,17 @@ func Resources(r map[string]float64) TaskOption {
 // Workers restricts the task to these members (peer IDs or names).
 func Workers(w ...string) TaskOption { return optFunc(func(o *taskOpts) { o.workers = w }) }
 
+// Unique keys: a random prefix per process and a counter, so no two
+// processes (or calls) share one, without a random read per task.
+var (
+	uniquePrefix = func() string {
+		var b [8]byte
+		rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}()
+	uniqueSeq atomic.Uint64
+)
+
 // buildSpec turns a call into a task spec.
 func buildSpec(fn string, args []any, common []TaskOption) (consensus.TaskSpec, error) {
 	o := taskOpts{pure: true}
@@ -261,9 +277,7 @@ func buildSpec(fn string, args []any, common []TaskOption) (consensus.TaskSpec, 
 	case o.pure:
 		spec.Key = fn + "-" + hex.EncodeToString(h.Sum(nil)[:16])
 	default:
-		var b [16]byte
-		rand.Read(b[:])
-		spec.Key = fn + "-" + hex.EncodeToString(b[:])
+		spec.Key = fn + "-" + uniquePrefix + "-" + strconv.FormatUint(uniqueSeq.Add(1), 36)
 	}
 	spec.Retries, spec.Priority, spec.Resources, spec.Workers = o.retries, o.priority, o.resources, o.workers
 	return spec, nil
@@ -327,34 +341,92 @@ func (c *Client) submit(ctx context.Context, specs []consensus.TaskSpec) ([]*Fut
 		want[i] = s.Key
 		c.specs[s.Key] = s
 	}
-	leader := c.leader
 	c.mu.Unlock()
-	// Large graphs go in chunks: each message (and Raft entry) stays small.
-	for len(specs) > submitChunk {
-		msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs[:submitChunk], Want: want[:submitChunk]}
-		if err := c.startSubmit(leader, msg); err != nil {
-			return nil, err
-		}
-		specs, want = specs[submitChunk:], want[submitChunk:]
-	}
-	msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs, Want: want}
 	if known {
-		if err := c.startSubmit(leader, msg); err != nil {
-			return nil, err
-		}
+		// Queued: the submitter goroutine sends what has gathered as one
+		// message, so a loop of Submits costs the scheduler few messages.
+		c.enqueue(specs, want)
 		return fs, nil
 	}
-	call, err := c.conn.Start(leader, actors.SchedulerID, msg)
-	if err != nil {
+	// The scheduler's verdict is needed now: send what is queued first, in
+	// order, then this.
+	if err := c.flushQueue(); err != nil {
 		return nil, err
 	}
-	if err := c.awaitSubmit(ctx, call, msg); err != nil {
+	c.sendMu.Lock()
+	c.mu.Lock()
+	leader := c.leader
+	c.mu.Unlock()
+	msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs, Want: want}
+	call, err := c.conn.Start(leader, actors.SchedulerID, msg)
+	if err != nil {
+		c.sendMu.Unlock()
+		return nil, err
+	}
+	err = c.awaitSubmit(ctx, call, msg)
+	c.sendMu.Unlock()
+	if err != nil {
 		rctx, cancel := context.WithTimeout(c.bg, 5*time.Second)
 		c.Release(rctx, fs...)
 		cancel()
 		return nil, err
 	}
 	return fs, nil
+}
+
+// enqueue adds submissions for the submitter goroutine.
+func (c *Client) enqueue(specs []consensus.TaskSpec, want []string) {
+	c.qmu.Lock()
+	c.qspecs = append(c.qspecs, specs...)
+	c.qwant = append(c.qwant, want...)
+	c.qmu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// runSubmitter sends queued submissions as they come.
+func (c *Client) runSubmitter() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.bg.Done():
+			return
+		case <-c.kick:
+		}
+		if err := c.flushQueue(); err != nil && c.bg.Err() == nil {
+			c.log.Warn("submit", "err", err)
+		}
+	}
+}
+
+// flushQueue sends every queued submission, in order, in chunks. Everything
+// a client sends to the scheduler goes under sendMu, so a release never
+// overtakes the submission of its key.
+func (c *Client) flushQueue() error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	c.qmu.Lock()
+	specs, want := c.qspecs, c.qwant
+	c.qspecs, c.qwant = nil, nil
+	c.qmu.Unlock()
+	if len(specs) == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	leader := c.leader
+	c.mu.Unlock()
+	for len(specs) > 0 {
+		n := min(len(specs), submitChunk)
+		msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs[:n], Want: want[:n]}
+		if err := c.startSubmit(leader, msg); err != nil {
+			c.fail(want, err)
+			return err
+		}
+		specs, want = specs[n:], want[n:]
+	}
+	return nil
 }
 
 // submitChunk bounds the tasks of one submission message.
@@ -462,14 +534,24 @@ func GatherAs[T any](ctx context.Context, c *Client, fs []*Future) ([]T, error) 
 		_ = f
 	}
 	where := make(map[string][]string, len(fs))
+	raw := make(map[string][]byte, len(fs))
 	c.mu.Lock()
 	for _, f := range fs {
-		where[f.st.key] = f.st.holders
+		if f.st.value != nil {
+			raw[f.st.key] = f.st.value
+		} else {
+			where[f.st.key] = f.st.holders
+		}
 	}
 	c.mu.Unlock()
-	raw, err := c.fetch(ctx, where)
-	if err != nil {
-		return nil, err
+	if len(where) > 0 {
+		fetched, err := c.fetch(ctx, where)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range fetched {
+			raw[k] = v
+		}
 	}
 	out := make([]T, len(fs))
 	for i, f := range fs {
@@ -606,7 +688,13 @@ func (c *Client) Scatter(ctx context.Context, values []any) ([]*Future, error) {
 		c.data[k] = items[i]
 	}
 	c.mu.Unlock()
-	if _, err := c.toScheduler(ctx, &actors.SubmitTasks{Client: c.conn.ID(), Data: items, Want: keys}); err != nil {
+	if err := c.flushQueue(); err != nil {
+		return nil, err
+	}
+	c.sendMu.Lock()
+	_, err = c.toScheduler(ctx, &actors.SubmitTasks{Client: c.conn.ID(), Data: items, Want: keys})
+	c.sendMu.Unlock()
+	if err != nil {
 		return nil, fmt.Errorf("scatter: register values: %w", err)
 	}
 	return fs, nil
@@ -652,6 +740,11 @@ func (c *Client) drop(ctx context.Context, fs []*Future, cancel bool) error {
 	if len(keys) == 0 || closed {
 		return nil
 	}
+	if err := c.flushQueue(); err != nil {
+		return err
+	}
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
 	_, err := c.toScheduler(ctx, &actors.ReleaseKeys{Client: c.conn.ID(), Keys: keys, Cancel: cancel})
 	return err
 }
@@ -663,6 +756,11 @@ func (c *Client) FireAndForget(ctx context.Context, fs ...*Future) error {
 	for i, f := range fs {
 		keys[i] = f.st.key
 	}
+	if err := c.flushQueue(); err != nil {
+		return err
+	}
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
 	_, err := c.toScheduler(ctx, &actors.SubmitTasks{Client: actors.FireAndForgetClient, Want: keys})
 	return err
 }
