@@ -57,6 +57,35 @@ type sworker struct {
 	running  map[string]*stask
 	// avgMicros is a moving average of its tasks' run time (0: none yet).
 	avgMicros float64
+	// resources the worker offers, and how much of them running tasks hold.
+	resources map[string]float64
+	used      map[string]float64
+}
+
+// offers reports whether the worker has the resources at all.
+func (w *sworker) offers(req map[string]float64) bool {
+	for r, q := range req {
+		if w.resources[r] < q {
+			return false
+		}
+	}
+	return true
+}
+
+// fits reports whether the worker has the resources free now.
+func (w *sworker) fits(req map[string]float64) bool {
+	for r, q := range req {
+		if w.resources[r]-w.used[r] < q {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *sworker) hold(req map[string]float64, sign float64) {
+	for r, q := range req {
+		w.used[r] += sign * q
+	}
 }
 
 // graph is the leader's scheduling state: every task it knows, the live
@@ -222,7 +251,7 @@ func stackOf(d *stask) string {
 // ready places a runnable task on a worker, or queues it.
 func (g *graph) ready(t *stask) {
 	w := g.pickWorker(t)
-	if w == nil || (len(t.deps) == 0 && len(w.running) >= g.saturation(w)) {
+	if w == nil || (len(t.deps) == 0 && len(w.running) >= g.saturation(w)) || !w.fits(t.spec.Resources) {
 		t.state = tsQueued
 		heap.Push(&g.queue, t)
 		return
@@ -251,6 +280,7 @@ func (g *graph) saturation(w *sworker) int {
 func (g *graph) assign(t *stask, w *sworker) {
 	t.state, t.worker = tsProcessing, w.id
 	w.running[t.spec.Key] = t
+	w.hold(t.spec.Resources, 1)
 	a := Assignment{Spec: t.spec, Replicas: g.pickReplicas(w.id)}
 	if len(t.deps) > 0 {
 		a.Deps = make(map[string][]string, len(t.deps))
@@ -271,6 +301,12 @@ func (g *graph) pickWorker(t *stask) *sworker {
 		w := g.workers[id]
 		if len(t.spec.Workers) > 0 && !slices.Contains(t.spec.Workers, w.id) && !slices.Contains(t.spec.Workers, w.name) {
 			continue
+		}
+		if !w.offers(t.spec.Resources) {
+			continue
+		}
+		if len(t.spec.Resources) > 0 && !w.fits(t.spec.Resources) {
+			continue // another worker that has them free may exist
 		}
 		var bytes int64
 		for _, d := range t.deps {
@@ -319,7 +355,12 @@ func (g *graph) finished(worker string, results []TaskResult) {
 		}
 		t := g.tasks[r.Key]
 		if w != nil && (t == nil || t.worker == worker) {
-			delete(w.running, r.Key)
+			if _, ok := w.running[r.Key]; ok {
+				delete(w.running, r.Key)
+				if t != nil {
+					w.hold(t.spec.Resources, -1)
+				}
+			}
 		}
 		if t == nil {
 			if r.Failure == nil {
@@ -349,7 +390,10 @@ func (g *graph) finished(worker string, results []TaskResult) {
 				heap.Remove(&g.queue, t.heapIndex)
 			case tsProcessing:
 				if other := g.workers[t.worker]; other != nil {
-					delete(other.running, t.spec.Key)
+					if _, ok := other.running[t.spec.Key]; ok {
+						delete(other.running, t.spec.Key)
+						other.hold(t.spec.Resources, -1)
+					}
 				}
 			}
 		}
@@ -461,6 +505,7 @@ func (g *graph) restore(records map[string]consensus.TaskRecord, holdings []*Hol
 			if t := g.tasks[k]; t != nil && t.state == tsReleased {
 				t.state, t.worker = tsProcessing, w.id
 				w.running[k] = t
+				w.hold(t.spec.Resources, 1)
 			}
 		}
 	}
@@ -493,14 +538,22 @@ func (g *graph) pruneHolders(t *stask) {
 
 // fill hands queued tasks to workers with room.
 func (g *graph) fill() {
+	var blocked []*stask // waiting for resources no worker has free
 	for g.queue.Len() > 0 {
 		t := g.queue[0]
 		w := g.pickWorker(t)
+		if w == nil && len(t.spec.Resources) > 0 {
+			blocked = append(blocked, heap.Pop(&g.queue).(*stask))
+			continue
+		}
 		if w == nil || len(w.running) >= g.saturation(w) {
-			return
+			break
 		}
 		heap.Pop(&g.queue)
 		g.assign(t, w)
+	}
+	for _, t := range blocked {
+		heap.Push(&g.queue, t)
 	}
 }
 
@@ -522,7 +575,10 @@ func (g *graph) fail(t *stask, f *TaskFailure) {
 		case tsProcessing:
 			// It cannot read this input: its result will not come.
 			if w := g.workers[d.worker]; w != nil {
-				delete(w.running, d.spec.Key)
+				if _, ok := w.running[d.spec.Key]; ok {
+					delete(w.running, d.spec.Key)
+					w.hold(d.spec.Resources, -1)
+				}
 			}
 			d.worker = ""
 			g.fail(d, dependencyFailure(d, t))
@@ -624,7 +680,10 @@ func (g *graph) release(client string, keys []string, cancel bool) {
 			case tsWaiting, tsQueued, tsProcessing:
 				if t.state == tsProcessing {
 					if w := g.workers[t.worker]; w != nil {
-						delete(w.running, k)
+						if _, ok := w.running[k]; ok {
+							delete(w.running, k)
+							w.hold(t.spec.Resources, -1)
+						}
 					}
 					t.worker = ""
 				}
@@ -648,8 +707,9 @@ func (g *graph) notifyCancelled(client, key string) {
 
 // workerInfo is a live member as the scheduler needs it.
 type workerInfo struct {
-	name     string
-	nthreads int
+	name      string
+	nthreads  int
+	resources map[string]float64 // what the worker offers (e.g. GPU: 2)
 }
 
 // setWorkers reconciles the worker set with the live members: tasks on a
@@ -664,8 +724,11 @@ func (g *graph) setWorkers(live map[string]workerInfo) {
 		}
 	}
 	for id, info := range live {
-		if _, ok := g.workers[id]; !ok {
-			g.workers[id] = &sworker{id: id, name: info.name, nthreads: max(info.nthreads, 1), running: map[string]*stask{}}
+		if w, ok := g.workers[id]; !ok {
+			g.workers[id] = &sworker{id: id, name: info.name, nthreads: max(info.nthreads, 1), running: map[string]*stask{},
+				resources: info.resources, used: map[string]float64{}}
+		} else {
+			w.resources = info.resources
 		}
 	}
 	g.order = g.order[:0]

@@ -259,3 +259,37 @@ func TestGraphPureKeyOnceAndValidation(t *testing.T) {
 		t.Fatal("released task not forgotten")
 	}
 }
+
+func TestGraphResourcesRestrictAndLimitPlacement(t *testing.T) {
+	g := newGraph(1, noValidate)
+	g.setWorkers(map[string]workerInfo{
+		"cpu": {name: "cpu", nthreads: 4},
+		"gpu": {name: "gpu", nthreads: 4, resources: map[string]float64{"GPU": 1}},
+	})
+	var specs []consensus.TaskSpec
+	for i := range 3 {
+		s := task(fmt.Sprint("g", i))
+		s.Resources = map[string]float64{"GPU": 1}
+		specs = append(specs, s)
+	}
+	g.submit("c", specs, nil, nil)
+	e := assigned(g.take())
+	if len(e["cpu"]) != 0 || !slices.Equal(e["gpu"], []string{"g0"}) {
+		t.Fatalf("assigned %v: want only g0, on gpu (one GPU, held by one task at a time)", e)
+	}
+	r := ok("g0", "gpu")
+	g.finished("gpu", []TaskResult{r})
+	if e := assigned(g.take()); !slices.Equal(e["gpu"], []string{"g1"}) || len(e["cpu"]) != 0 {
+		t.Fatalf("after g0: %v, want g1 on gpu", e)
+	}
+	// A resource nobody offers: the task waits, and other work still runs.
+	odd := task("tpu")
+	odd.Resources = map[string]float64{"TPU": 1}
+	g.submit("c", []consensus.TaskSpec{odd, task("plain")}, nil, nil)
+	if e := assigned(g.take()); !slices.Equal(e["cpu"], []string{"plain"}) {
+		t.Fatalf("assigned %v: want plain on cpu while tpu waits", e)
+	}
+	if g.tasks["tpu"].state != tsQueued {
+		t.Fatalf("tpu is %s, want queued", g.tasks["tpu"].state)
+	}
+}

@@ -54,6 +54,9 @@ type NodeConfig struct {
 	ElectionTimeout time.Duration
 	// Threads is how many tasks the node runs at once (default: its cores).
 	Threads int
+	// Resources this node offers to tasks that ask for them, e.g.
+	// {"GPU": 2}; a task needing a resource runs only where it is free.
+	Resources map[string]float64
 	// Replicas is how many nodes hold each result, in all (default 2).
 	Replicas int
 	// MemoryLimit bounds the result store's memory in bytes; past it
@@ -219,7 +222,7 @@ func (n *Node) memberRecord() *consensus.Member {
 	for _, a := range n.host.Addrs() {
 		addrs = append(addrs, a.String())
 	}
-	return &consensus.Member{ID: n.self, Name: name, Addrs: addrs, Cores: cores, Threads: n.cfg.Threads, Memory: mem}
+	return &consensus.Member{ID: n.self, Name: name, Addrs: addrs, Cores: cores, Threads: n.cfg.Threads, Memory: mem, Resources: n.cfg.Resources}
 }
 
 // join asks any reachable peer (or, after a restart, the mesh we belonged

@@ -227,7 +227,7 @@ func (s *scheduler) syncWorkers() {
 			if threads <= 0 {
 				threads = max(m.Cores, 1)
 			}
-			live[id] = workerInfo{name: m.Name, nthreads: threads}
+			live[id] = workerInfo{name: m.Name, nthreads: threads, resources: m.Resources}
 		}
 	}
 	s.g.setWorkers(live)

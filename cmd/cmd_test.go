@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,4 +112,28 @@ func TestResolveSecret(t *testing.T) {
 			t.Fatalf("malformed: %v", err)
 		}
 	})
+}
+
+func TestParseResources(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want map[string]float64
+		bad  bool
+	}{
+		{in: "", want: nil},
+		{in: "GPU=2", want: map[string]float64{"GPU": 2}},
+		{in: "GPU=2, MEM=10e9", want: map[string]float64{"GPU": 2, "MEM": 10e9}},
+		{in: "GPU", bad: true},
+		{in: "GPU=two", bad: true},
+		{in: "=1", bad: true},
+		{in: "GPU=-1", bad: true},
+	} {
+		got, err := parseResources(tc.in)
+		if (err != nil) != tc.bad {
+			t.Fatalf("%q: err %v, want bad=%v", tc.in, err, tc.bad)
+		}
+		if !tc.bad && fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Fatalf("%q: %v, want %v", tc.in, got, tc.want)
+		}
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,7 +35,7 @@ func defaultDataDir() string {
 
 type joinFlags struct {
 	listen, dataDir, secretFile, name, logLevel string
-	pprofAddr                                   string
+	pprofAddr, resources                        string
 	voters, threads, replicas                   int
 	memoryLimit                                 int64
 	deadAfter, heartbeat, election, joinTimeout time.Duration
@@ -65,6 +67,7 @@ dead by the leader after --dead-after.`,
 	fl.StringVar(&f.name, "name", "", "human-readable node name (default: the host name)")
 	fl.IntVar(&f.voters, "voters", 3, "how many Raft voters a new mesh keeps (later members are non-voters)")
 	fl.IntVar(&f.threads, "threads", 0, "tasks this node runs at once (default: its cores)")
+	fl.StringVar(&f.resources, "resources", "", `resources this node offers to tasks that ask for them, e.g. "GPU=2,MEM=10e9"`)
 	fl.IntVar(&f.replicas, "replicas", 2, "how many nodes hold each result, in all (the leader's setting counts)")
 	fl.Int64Var(&f.memoryLimit, "memory-limit", 0, "bytes of results kept in memory before spilling to <data-dir>/spill (0: no limit)")
 	fl.DurationVar(&f.deadAfter, "dead-after", 2*time.Second, "mark a member dead after this long without a heartbeat reply")
@@ -86,6 +89,23 @@ func parsePeers(args []string) ([]peer.AddrInfo, error) {
 		peers = append(peers, info)
 	}
 	return peers, nil
+}
+
+// parseResources reads "GPU=2,MEM=10e9".
+func parseResources(s string) (map[string]float64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[string]float64{}
+	for _, part := range strings.Split(s, ",") {
+		name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+		q, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if !ok || strings.TrimSpace(name) == "" || err != nil || q < 0 {
+			return nil, fmt.Errorf("--resources %q: %q is not NAME=QUANTITY (e.g. GPU=2,MEM=10e9)", s, part)
+		}
+		out[strings.TrimSpace(name)] = q
+	}
+	return out, nil
 }
 
 // resolveSecret finds the secret a node uses, or makes a new mesh's.
@@ -159,6 +179,10 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 	if err != nil {
 		return err
 	}
+	res, err := parseResources(f.resources)
+	if err != nil {
+		return usageError{err}
+	}
 	if f.voters < 1 {
 		return usageError{fmt.Errorf("--voters %d: want at least 1", f.voters)}
 	}
@@ -195,7 +219,7 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 		DataDir: f.dataDir, Listen: []ma.Multiaddr{listen}, Peers: peers, Secret: secret, Name: f.name,
 		Voters: f.voters, DeadAfter: f.deadAfter, Heartbeat: f.heartbeat, ElectionTimeout: f.election,
 		JoinTimeout: f.joinTimeout, Logger: log, RaftLog: c.ErrOrStderr(), RaftLogLevel: raftLevel(f.logLevel),
-		Threads: f.threads, Replicas: f.replicas, MemoryLimit: f.memoryLimit,
+		Threads: f.threads, Replicas: f.replicas, MemoryLimit: f.memoryLimit, Resources: res,
 	})
 	if err != nil {
 		return err

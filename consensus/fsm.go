@@ -33,9 +33,11 @@ type Member struct {
 	State   MemberState `msgpack:"state" json:"state"`
 	Cores   int         `msgpack:"cores" json:"cores"`
 	Threads int         `msgpack:"threads" json:"threads"`
-	Memory  uint64      `msgpack:"memory" json:"memory"`
-	Joined  time.Time   `msgpack:"joined" json:"joined"`
-	Changed time.Time   `msgpack:"changed" json:"changed"`
+	// Resources the member offers to tasks that ask for them (GPU: 2).
+	Resources map[string]float64 `msgpack:"resources,omitempty" json:"resources,omitempty"`
+	Memory    uint64             `msgpack:"memory" json:"memory"`
+	Joined    time.Time          `msgpack:"joined" json:"joined"`
+	Changed   time.Time          `msgpack:"changed" json:"changed"`
 }
 
 // Membership is the replicated membership: every member ever seen (left and

@@ -36,6 +36,7 @@ type options struct {
 	threads     int
 	replicas    int
 	memoryLimit int64
+	resources   map[string]float64
 }
 
 // WithSecretFile names the mesh's secret file (a copy of the first node's
@@ -59,6 +60,10 @@ func WithReplicas(n int) Option { return func(o *options) { o.replicas = n } }
 // WithMemoryLimit bounds each LocalCluster node's result store (bytes);
 // past it, values spill to disk.
 func WithMemoryLimit(bytes int64) Option { return func(o *options) { o.memoryLimit = bytes } }
+
+// WithResources makes every node of a LocalCluster offer these resources
+// (e.g. {"GPU": 1}) to tasks that ask for them with futures.Resources.
+func WithResources(r map[string]float64) Option { return func(o *options) { o.resources = r } }
 
 // Client is a connection to a mesh.
 type Client struct {

@@ -390,3 +390,25 @@ func TestLeaderLossMidGraphLosesNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestResourcesRestrictWhereTasksRun(t *testing.T) {
+	_, c := newCluster(t, 2, WithResources(map[string]float64{"GPU": 1}))
+	ctx := ctxT(t)
+	gpu, err := c.Submit(ctx, "test.inc", 1, Resources(map[string]float64{"GPU": 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := gpu.Result(ctx, &v); err != nil || v != 2 {
+		t.Fatalf("GPU task: %d %v", v, err)
+	}
+	// Nobody offers a TPU: that task waits while the rest goes on.
+	tpu, _ := c.Submit(ctx, "test.inc", 2, Resources(map[string]float64{"TPU": 1}))
+	plain, _ := c.Submit(ctx, "test.inc", 3)
+	if err := plain.Result(ctx, &v); err != nil || v != 4 {
+		t.Fatalf("plain task: %d %v", v, err)
+	}
+	if tpu.Done() {
+		t.Fatal("a task needing a resource no node offers ran")
+	}
+}
