@@ -104,6 +104,17 @@ type state struct {
 	failure *actors.TaskFailure
 	refs    int
 	value   []byte // the encoded value, when it came inline with the update
+	// watchers are told when the key finishes (AsCompleted), each once.
+	watchers []chan<- *state
+}
+
+// finishLocked marks st finished and tells its watchers. Caller holds c.mu.
+func finishLocked(st *state) {
+	close(st.done)
+	for _, w := range st.watchers {
+		w <- st // buffered for every key it watches: never blocks
+	}
+	st.watchers = nil
 }
 
 // Connect connects to a mesh through any node's multiaddr.
@@ -340,7 +351,7 @@ func (c *Client) apply(updates []actors.TaskUpdate) {
 		}
 		if st.status == "" {
 			st.status, st.holders, st.failure, st.value = u.State, u.Holders, u.Failure, u.Inline
-			close(st.done)
+			finishLocked(st)
 			continue
 		}
 		if st.status == actors.StateMemory {
@@ -397,7 +408,7 @@ func (c *Client) Close() error {
 		if st.status == "" {
 			st.status = actors.StateCancelled
 			st.failure = &actors.TaskFailure{Kind: actors.FailCancelled, Message: st.key + ": client closed"}
-			close(st.done)
+			finishLocked(st)
 		}
 	}
 	c.mu.Unlock()

@@ -567,23 +567,37 @@ func GatherAs[T any](ctx context.Context, c *Client, fs []*Future) ([]T, error) 
 // or the loop breaks.
 func (c *Client) AsCompleted(ctx context.Context, fs []*Future) iter.Seq2[*Future, error] {
 	return func(yield func(*Future, error) bool) {
-		done := make(chan *Future, len(fs))
-		stop := make(chan struct{})
-		defer close(stop)
+		// One channel, told by each key as it finishes: no goroutine per
+		// future, so a million futures cost a million channel sends.
+		byState := make(map[*state][]*Future, len(fs))
 		for _, f := range fs {
-			go func() {
-				select {
-				case <-f.st.done:
-					done <- f
-				case <-stop:
-				}
-			}()
+			byState[f.st] = append(byState[f.st], f)
 		}
-		for range fs {
+		ch := make(chan *state, len(byState))
+		c.mu.Lock()
+		for st := range byState {
 			select {
-			case f := <-done:
-				if !yield(f, f.Err(ctx)) {
-					return
+			case <-st.done:
+				ch <- st
+			default:
+				st.watchers = append(st.watchers, ch)
+			}
+		}
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			for st := range byState {
+				st.watchers = slices.DeleteFunc(st.watchers, func(w chan<- *state) bool { return w == ch })
+			}
+			c.mu.Unlock()
+		}()
+		for range byState {
+			select {
+			case st := <-ch:
+				for _, f := range byState[st] {
+					if !yield(f, f.Err(ctx)) {
+						return
+					}
 				}
 			case <-ctx.Done():
 				yield(nil, ctx.Err())
@@ -724,7 +738,7 @@ func (c *Client) drop(ctx context.Context, fs []*Future, cancel bool) error {
 		if cancel && f.st.status == "" {
 			f.st.status = actors.StateCancelled
 			f.st.failure = &actors.TaskFailure{Kind: actors.FailCancelled, Message: f.st.key + ": cancelled"}
-			close(f.st.done)
+			finishLocked(f.st)
 		}
 		if f.st.refs == 0 || cancel {
 			if c.states[f.st.key] == f.st {
