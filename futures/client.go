@@ -212,6 +212,10 @@ func (c *Client) findLeader(ctx context.Context) (peer.ID, error) {
 // had not replicated yet are not lost), and its scattered values.
 func (c *Client) watchLeader() {
 	defer c.wg.Done()
+	var (
+		lastPending  int
+		stalledSince time.Time
+	)
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -224,9 +228,21 @@ func (c *Client) watchLeader() {
 		leader, term, pending := c.leader, c.term, c.pendingLocked()
 		c.mu.Unlock()
 		if len(pending) == 0 {
+			stalledSince = time.Time{}
 			continue
 		}
-		ctx, cancel := context.WithTimeout(c.bg, time.Second)
+		// Updates are best effort: if nothing has finished for a while,
+		// ask again for everything still pending (keys already done are
+		// answered at once; lost submissions are made again).
+		if len(pending) != lastPending {
+			lastPending, stalledSince = len(pending), time.Now()
+		} else if time.Since(stalledSince) > stallAfter {
+			c.log.Info("no progress; asking the scheduler again for pending work", "pending", len(pending))
+			c.resubmit(pending)
+			stalledSince = time.Now()
+			continue
+		}
+		ctx, cancel := context.WithTimeout(c.bg, 3*time.Second)
 		r, err := c.conn.Request(ctx, leader, actors.SchedulerID, &actors.SchedulerInfoRequest{})
 		cancel()
 		if info, ok := r.(*actors.SchedulerInfo); err == nil && ok && info.Term == term {
@@ -239,10 +255,22 @@ func (c *Client) watchLeader() {
 			c.log.Warn("lost the mesh's leader", "err", err)
 			continue
 		}
+		c.mu.Lock()
+		newTerm := c.term
+		c.mu.Unlock()
+		if newLeader == leader && newTerm == term {
+			// Same leader, same term: it was only busy. Resubmitting
+			// everything to a busy scheduler would only bury it deeper.
+			continue
+		}
 		c.log.Info("leader changed; resubmitting pending work", "leader", newLeader, "pending", len(pending))
 		c.resubmit(pending)
 	}
 }
+
+// stallAfter: with futures pending and none finishing for this long, the
+// client asks the scheduler again for all of them.
+const stallAfter = 10 * time.Second
 
 // pendingLocked lists keys with futures not finished. Caller holds c.mu.
 func (c *Client) pendingLocked() []string {
@@ -284,17 +312,30 @@ func (c *Client) resubmit(keys []string) {
 	for _, k := range keys {
 		visit(k)
 	}
-	leader := c.leader
 	c.mu.Unlock()
-	msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs, Want: keys, Data: data}
-	ctx, cancel := context.WithTimeout(c.bg, 30*time.Second)
-	defer cancel()
-	call, err := c.conn.Start(leader, actors.SchedulerID, msg)
-	if err == nil {
-		err = c.awaitSubmit(ctx, call, msg)
-	}
-	if err != nil {
-		c.log.Warn("resubmit after a leader change", "err", err)
+	// Inputs first, in chunks; the wanted keys ride with the last chunk.
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	for len(specs) > 0 || len(data) > 0 {
+		n := min(len(specs), submitChunk)
+		msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs[:n], Data: data}
+		specs, data = specs[n:], nil
+		if len(specs) == 0 {
+			msg.Want = keys
+		}
+		c.mu.Lock()
+		leader := c.leader
+		c.mu.Unlock()
+		ctx, cancel := context.WithTimeout(c.bg, 30*time.Second)
+		call, err := c.conn.Start(leader, actors.SchedulerID, msg)
+		if err == nil {
+			err = c.awaitSubmit(ctx, call, msg)
+		}
+		cancel()
+		if err != nil {
+			c.log.Warn("resubmit", "err", err)
+			return
+		}
 	}
 }
 
