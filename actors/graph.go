@@ -82,6 +82,14 @@ func (w *sworker) fits(req map[string]float64) bool {
 	return true
 }
 
+// unassign takes a task off the worker and frees what it held.
+func (w *sworker) unassign(key string) {
+	if t, ok := w.running[key]; ok {
+		delete(w.running, key)
+		w.hold(t.spec.Resources, -1)
+	}
+}
+
 func (w *sworker) hold(req map[string]float64, sign float64) {
 	for r, q := range req {
 		w.used[r] += sign * q
@@ -355,12 +363,7 @@ func (g *graph) finished(worker string, results []TaskResult) {
 		}
 		t := g.tasks[r.Key]
 		if w != nil && (t == nil || t.worker == worker) {
-			if _, ok := w.running[r.Key]; ok {
-				delete(w.running, r.Key)
-				if t != nil {
-					w.hold(t.spec.Resources, -1)
-				}
-			}
+			w.unassign(r.Key)
 		}
 		if t == nil {
 			if r.Failure == nil {
@@ -390,10 +393,7 @@ func (g *graph) finished(worker string, results []TaskResult) {
 				heap.Remove(&g.queue, t.heapIndex)
 			case tsProcessing:
 				if other := g.workers[t.worker]; other != nil {
-					if _, ok := other.running[t.spec.Key]; ok {
-						delete(other.running, t.spec.Key)
-						other.hold(t.spec.Resources, -1)
-					}
+					other.unassign(t.spec.Key)
 				}
 			}
 		}
@@ -575,10 +575,7 @@ func (g *graph) fail(t *stask, f *TaskFailure) {
 		case tsProcessing:
 			// It cannot read this input: its result will not come.
 			if w := g.workers[d.worker]; w != nil {
-				if _, ok := w.running[d.spec.Key]; ok {
-					delete(w.running, d.spec.Key)
-					w.hold(d.spec.Resources, -1)
-				}
+				w.unassign(d.spec.Key)
 			}
 			d.worker = ""
 			g.fail(d, dependencyFailure(d, t))
@@ -680,10 +677,7 @@ func (g *graph) release(client string, keys []string, cancel bool) {
 			case tsWaiting, tsQueued, tsProcessing:
 				if t.state == tsProcessing {
 					if w := g.workers[t.worker]; w != nil {
-						if _, ok := w.running[k]; ok {
-							delete(w.running, k)
-							w.hold(t.spec.Resources, -1)
-						}
+						w.unassign(k)
 					}
 					t.worker = ""
 				}
@@ -783,7 +777,6 @@ func (g *graph) lost(t *stask) {
 	}
 	if t.data {
 		// Nobody needs it now, but a later dependant would: say so then.
-		t.state = tsMemory
 		g.fail(t, &TaskFailure{Kind: FailLost, Message: t.spec.Key + ": scattered value lost with the nodes that held it"})
 	}
 }

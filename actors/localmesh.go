@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -53,7 +54,7 @@ func StartLocalMesh(ctx context.Context, dir string, n int, tmpl NodeConfig) ([]
 }
 
 func writeSecretFile(dir string, s mesh.Secret) error {
-	if err := mkdirAll(dir); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	return mesh.WriteSecretFile(filepath.Join(dir, mesh.SecretFile), s)

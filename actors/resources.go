@@ -40,8 +40,6 @@ func hostResources() (cores int, total, used uint64) {
 	return cores, total, used
 }
 
-func mkdirAll(dir string) error { return os.MkdirAll(dir, 0o700) }
-
 // processRSS is this process's resident memory in bytes (0 if unknown).
 func processRSS() uint64 {
 	data, err := os.ReadFile("/proc/self/statm")
