@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -58,6 +59,9 @@ type Node struct {
 	notify    chan bool
 	id        raft.ServerID
 	log       *slog.Logger
+	// closing is closed when Close begins: waits on raft futures end.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // Open starts raft on the host, with its log, stable store and snapshots in
@@ -128,7 +132,7 @@ func Open(cfg Config) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	return &Node{r: r, fsm: f, store: store, transport: transport, layer: layer, notify: notify, id: rc.LocalID, log: log}, nil
+	return &Node{r: r, fsm: f, store: store, transport: transport, layer: layer, notify: notify, id: rc.LocalID, log: log, closing: make(chan struct{})}, nil
 }
 
 // noPipeline is the network transport without AppendEntries pipelining.
@@ -158,7 +162,7 @@ func (n *Node) HasExistingState() (bool, error) {
 // voter count the mesh keeps.
 func (n *Node) Bootstrap(ctx context.Context, voters int) error {
 	cfg := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: n.id, Address: raft.ServerAddress(n.id)}}}
-	if err := n.r.BootstrapCluster(cfg).Error(); err != nil {
+	if err := n.wait(n.r.BootstrapCluster(cfg)); err != nil {
 		return fmt.Errorf("bootstrap raft: %w", err)
 	}
 	if err := n.WaitLeader(ctx); err != nil {
@@ -200,7 +204,7 @@ func (n *Node) Apply(ctx context.Context, c Command) error {
 		timeout = time.Until(dl)
 	}
 	fut := n.r.Apply(data, timeout)
-	if err := fut.Error(); err != nil {
+	if err := n.wait(fut); err != nil {
 		return wrapRaftErr("apply "+string(c.Op), err)
 	}
 	if err, ok := fut.Response().(error); ok && err != nil {
@@ -222,7 +226,7 @@ func wrapRaftErr(what string, err error) error {
 // Barrier waits until every entry committed before it has been applied
 // here: a new leader's state machine is then current.
 func (n *Node) Barrier(timeout time.Duration) error {
-	return wrapRaftErr("barrier", n.r.Barrier(timeout).Error())
+	return wrapRaftErr("barrier", n.wait(n.r.Barrier(timeout)))
 }
 
 // Membership returns this node's copy of the replicated membership.
@@ -266,7 +270,7 @@ type Server struct {
 // Servers returns the current Raft configuration.
 func (n *Node) Servers() ([]Server, error) {
 	f := n.r.GetConfiguration()
-	if err := f.Error(); err != nil {
+	if err := n.wait(f); err != nil {
 		return nil, err
 	}
 	var out []Server
@@ -278,31 +282,32 @@ func (n *Node) Servers() ([]Server, error) {
 
 // AddVoter adds or promotes a member to voter.
 func (n *Node) AddVoter(id string, timeout time.Duration) error {
-	return wrapRaftErr("add voter "+id, n.r.AddVoter(raft.ServerID(id), raft.ServerAddress(id), 0, timeout).Error())
+	return wrapRaftErr("add voter "+id, n.wait(n.r.AddVoter(raft.ServerID(id), raft.ServerAddress(id), 0, timeout)))
 }
 
 // AddNonvoter adds a member that replicates the log but does not vote.
 func (n *Node) AddNonvoter(id string, timeout time.Duration) error {
-	return wrapRaftErr("add nonvoter "+id, n.r.AddNonvoter(raft.ServerID(id), raft.ServerAddress(id), 0, timeout).Error())
+	return wrapRaftErr("add nonvoter "+id, n.wait(n.r.AddNonvoter(raft.ServerID(id), raft.ServerAddress(id), 0, timeout)))
 }
 
 // DemoteVoter keeps a member in the configuration without a vote.
 func (n *Node) DemoteVoter(id string, timeout time.Duration) error {
-	return wrapRaftErr("demote "+id, n.r.DemoteVoter(raft.ServerID(id), 0, timeout).Error())
+	return wrapRaftErr("demote "+id, n.wait(n.r.DemoteVoter(raft.ServerID(id), 0, timeout)))
 }
 
 // RemoveServer removes a member from the configuration.
 func (n *Node) RemoveServer(id string, timeout time.Duration) error {
-	return wrapRaftErr("remove "+id, n.r.RemoveServer(raft.ServerID(id), 0, timeout).Error())
+	return wrapRaftErr("remove "+id, n.wait(n.r.RemoveServer(raft.ServerID(id), 0, timeout)))
 }
 
 // TransferLeadership hands leadership to another voter and waits for it.
 func (n *Node) TransferLeadership() error {
-	return n.r.LeadershipTransfer().Error()
+	return n.wait(n.r.LeadershipTransfer())
 }
 
 // Close shuts raft down and closes its stores.
 func (n *Node) Close() error {
+	n.closeOnce.Do(func() { close(n.closing) })
 	err := n.r.Shutdown().Error()
 	if terr := n.transport.Close(); terr != nil && err == nil && !strings.Contains(terr.Error(), "closed") {
 		err = terr
