@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/meshcompute/mesh/consensus"
 )
@@ -48,6 +49,7 @@ type stask struct {
 	seq        uint64 // submission order, to break priority ties (FIFO)
 	heapIndex  int
 	inline     []byte // a small value, only while its completion is announced
+	stealTo    string // a steal to this worker is asked of the task's worker
 }
 
 type sworker struct {
@@ -60,6 +62,12 @@ type sworker struct {
 	// resources the worker offers, and how much of them running tasks hold.
 	resources map[string]float64
 	used      map[string]float64
+	// stealOut: a StealRequest to this worker awaits its answer since
+	// stealAt, for these thieves (how many tasks each); incoming: tasks
+	// being stolen for this worker.
+	stealOut map[string]int
+	stealAt  time.Time
+	incoming int
 }
 
 // offers reports whether the worker has the resources at all.
@@ -117,6 +125,7 @@ type effects struct {
 	compute map[string][]Assignment // worker -> tasks
 	updates map[string][]TaskUpdate // client -> updates
 	drops   map[string][]string     // worker -> keys to forget
+	steals  map[string][]string     // worker -> keys to give up if not started
 	// fafDone: fire-and-forget tasks that finished, whose hold the
 	// replicated graph must drop too.
 	fafDone []string
@@ -132,7 +141,8 @@ func newGraph(replicas int, validate func(*consensus.TaskSpec) *TaskFailure) *gr
 }
 
 func newEffects() effects {
-	return effects{compute: map[string][]Assignment{}, updates: map[string][]TaskUpdate{}, drops: map[string][]string{}}
+	return effects{compute: map[string][]Assignment{}, updates: map[string][]TaskUpdate{}, drops: map[string][]string{},
+		steals: map[string][]string{}}
 }
 
 // take returns the effects accumulated since the last call.
@@ -286,7 +296,7 @@ func (g *graph) saturation(w *sworker) int {
 }
 
 func (g *graph) assign(t *stask, w *sworker) {
-	t.state, t.worker = tsProcessing, w.id
+	t.state, t.worker, t.stealTo = tsProcessing, w.id, ""
 	w.running[t.spec.Key] = t
 	w.hold(t.spec.Resources, 1)
 	a := Assignment{Spec: t.spec, Replicas: g.pickReplicas(w.id)}
@@ -706,6 +716,19 @@ type workerInfo struct {
 	resources map[string]float64 // what the worker offers (e.g. GPU: 2)
 }
 
+// wantedBy lists the keys each of the clients holds futures for.
+func (g *graph) wantedBy(clients []string) map[string][]string {
+	out := make(map[string][]string, len(clients))
+	for k, t := range g.tasks {
+		for _, c := range t.wanters {
+			if slices.Contains(clients, c) {
+				out[c] = append(out[c], k)
+			}
+		}
+	}
+	return out
+}
+
 // setWorkers reconciles the worker set with the live members: tasks on a
 // worker that is gone run again elsewhere, and values it held are served
 // by their replicas or recomputed.
@@ -744,6 +767,7 @@ func (g *graph) setWorkers(live map[string]workerInfo) {
 		}
 	}
 	for _, w := range gone {
+		g.stealDone(w)
 		// Re-run what it was running, in submission order.
 		running := make([]*stask, 0, len(w.running))
 		for _, t := range w.running {

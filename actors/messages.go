@@ -105,10 +105,18 @@ type Status struct {
 type SchedulerInfoRequest struct{}
 
 // SchedulerInfo answers it: the scheduler runs only on the leader.
+// It is also a client's heartbeat: a client that sends none for the
+// leader's client timeout is gone and its keys are released.
 type SchedulerInfo struct {
 	Node  string    `msgpack:"node"`
 	Term  uint64    `msgpack:"term"`
 	Since time.Time `msgpack:"since"`
+	// Tasks the scheduler knows, and clients it hears from.
+	Tasks   int `msgpack:"tasks"`
+	Clients int `msgpack:"clients"`
+	// Expired: this scheduler released the asking client's keys because
+	// it had not heard from it for the client timeout.
+	Expired bool `msgpack:"expired,omitempty"`
 }
 
 // Echo is a request any node's supervisor answers with the same text; it

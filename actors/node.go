@@ -62,6 +62,10 @@ type NodeConfig struct {
 	// MemoryLimit bounds the result store's memory in bytes; past it
 	// values spill to <DataDir>/spill (0: no limit).
 	MemoryLimit int64
+	// ClientTimeout: a client not heard from for this long is gone; the
+	// leader releases every key it held (default 30 s; clients send a
+	// heartbeat every 2 s).
+	ClientTimeout time.Duration
 	// JoinTimeout bounds the attempts to reach a peer (default 30 s).
 	JoinTimeout time.Duration
 	Logger      *slog.Logger
@@ -69,6 +73,8 @@ type NodeConfig struct {
 	// ("debug", "info", "warn"; default "error").
 	RaftLog      io.Writer
 	RaftLogLevel string
+	// Chaos, for tests and chaos runs only, gates the node's host (nil: none).
+	Chaos *mesh.ChaosGater
 }
 
 func (c *NodeConfig) defaults() {
@@ -86,6 +92,9 @@ func (c *NodeConfig) defaults() {
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = 2
+	}
+	if c.ClientTimeout <= 0 {
+		c.ClientTimeout = 30 * time.Second
 	}
 	if c.JoinTimeout <= 0 {
 		c.JoinTimeout = 30 * time.Second
@@ -112,9 +121,12 @@ type Node struct {
 	store  *store.Store
 	taskCh chan Assignment
 	doneCh chan finishedTask
-	// assigned: tasks given to this worker and not yet reported.
+	// assigned: tasks given to this worker and not yet reported, true once
+	// started; stolen: tasks given up before they started (how many
+	// queued copies to skip).
 	assignedMu sync.Mutex
-	assigned   map[string]struct{}
+	assigned   map[string]bool
+	stolen     map[string]int
 
 	supervisor *actor.PID
 	stopped    chan struct{} // closed when the supervisor has stopped
@@ -146,7 +158,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	host, err := mesh.NewHost(mesh.Config{Listen: cfg.Listen, Key: key, Secret: cfg.Secret, Logger: cfg.Logger})
+	host, err := mesh.NewHost(mesh.Config{Listen: cfg.Listen, Key: key, Secret: cfg.Secret, Logger: cfg.Logger, Gater: cfg.Chaos})
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +174,8 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 		return nil, fmt.Errorf("open result store: %w", err)
 	}
 	n.taskCh = make(chan Assignment, 1<<16)
-	n.assigned = map[string]struct{}{}
+	n.assigned = map[string]bool{}
+	n.stolen = map[string]int{}
 	n.doneCh = make(chan finishedTask, 1<<12)
 	n.sys = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return cfg.Logger.With("lib", "protoactor")

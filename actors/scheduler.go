@@ -34,6 +34,12 @@ type scheduler struct {
 	recovering bool
 	stash      []stashed
 	logCh      chan consensus.Command
+
+	// clients: when each client was last heard from; expired: clients
+	// whose keys were released for silence (told so if they come back).
+	clients    map[string]time.Time
+	expired    map[string]time.Time
+	lastExpiry time.Time
 }
 
 // maxTasksPerEntry bounds the task specs batched into one Raft entry.
@@ -54,7 +60,8 @@ type (
 )
 
 func newScheduler(n *Node, term uint64) *scheduler {
-	return &scheduler{n: n, term: term, since: time.Now(), g: newGraph(n.cfg.Replicas, validateSpec), logCh: make(chan consensus.Command, 1<<14)}
+	return &scheduler{n: n, term: term, since: time.Now(), g: newGraph(n.cfg.Replicas, validateSpec), logCh: make(chan consensus.Command, 1<<14),
+		clients: map[string]time.Time{}, expired: map[string]time.Time{}}
 }
 
 // validateSpec refuses at submit what can never run: an unknown function or
@@ -88,15 +95,30 @@ func (s *scheduler) Receive(ctx actor.Context) {
 		s.n.log.Info("scheduler stopping: leadership lost", "term", s.term)
 	case *schedTick:
 		s.syncWorkers()
+		if !s.recovering {
+			s.expireClients(time.Now())
+		}
 		s.flush()
 	case *SchedulerInfoRequest:
-		ctx.Respond(&SchedulerInfo{Node: s.n.self, Term: s.term, Since: s.since})
+		info := &SchedulerInfo{Node: s.n.self, Term: s.term, Since: s.since, Tasks: len(s.g.tasks), Clients: len(s.clients)}
+		if sender := ctx.Sender(); sender != nil && sender.Address != s.n.self {
+			_, info.Expired = s.expired[sender.Address]
+			delete(s.expired, sender.Address)
+			s.touch(sender.Address)
+		}
+		ctx.Respond(info)
 	case *recovered:
 		if m.err != nil {
 			s.n.log.Warn("graph recovery incomplete", "err", m.err)
 		}
 		s.syncWorkers()
 		s.g.restore(m.records, m.holdings)
+		// Every client of the replicated graph gets a full timeout.
+		for _, t := range s.g.tasks {
+			for _, c := range t.wanters {
+				s.touch(c)
+			}
+		}
 		s.recovering = false
 		s.n.log.Info("scheduler ready", "tasks", len(s.g.tasks), "recovered_in", time.Since(s.since).Round(time.Millisecond))
 		for _, st := range s.stash {
@@ -104,7 +126,7 @@ func (s *scheduler) Receive(ctx actor.Context) {
 		}
 		s.stash = nil
 		s.flush()
-	case *SubmitTasks, *TasksFinished, *ReleaseKeys:
+	case *SubmitTasks, *TasksFinished, *ReleaseKeys, *StealReply:
 		if s.recovering {
 			s.stash = append(s.stash, stashed{msg: m, sender: ctx.Sender()})
 			return
@@ -117,6 +139,7 @@ func (s *scheduler) Receive(ctx actor.Context) {
 func (s *scheduler) handle(msg any, sender *actor.PID) {
 	switch m := msg.(type) {
 	case *SubmitTasks:
+		s.touch(m.Client)
 		s.syncWorkers()
 		rejected := s.g.submit(m.Client, m.Tasks, m.Want, m.Data)
 		s.log(consensus.Command{Op: consensus.OpSubmit, Client: m.Client, Tasks: m.Tasks, Want: m.Want, Data: m.Data})
@@ -125,11 +148,57 @@ func (s *scheduler) handle(msg any, sender *actor.PID) {
 		}
 	case *TasksFinished:
 		s.g.finished(m.Worker, m.Results)
+	case *StealReply:
+		s.g.stolen(m.Worker, m.Gave, m.Kept)
 	case *ReleaseKeys:
+		s.touch(m.Client)
 		s.g.release(m.Client, m.Keys, m.Cancel)
 		s.log(consensus.Command{Op: consensus.OpRelease, Client: m.Client, Keys: m.Keys})
 		if sender != nil {
 			s.n.sys.Root.Send(sender, &ReleaseAck{})
+		}
+	}
+}
+
+// touch records that a client was heard from.
+func (s *scheduler) touch(client string) {
+	if client != FireAndForgetClient {
+		s.clients[client] = time.Now()
+	}
+}
+
+// expireClients releases the keys of clients silent past the client
+// timeout (Dask's client heartbeat): a client process that died without
+// closing must not keep its values in memory forever. Checked once a
+// second.
+func (s *scheduler) expireClients(now time.Time) {
+	if now.Sub(s.lastExpiry) < time.Second {
+		return
+	}
+	s.lastExpiry = now
+	for c, seen := range s.expired {
+		if now.Sub(seen) > time.Hour {
+			delete(s.expired, c)
+		}
+	}
+	var gone []string
+	for c, seen := range s.clients {
+		if now.Sub(seen) > s.n.cfg.ClientTimeout {
+			gone = append(gone, c)
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	wanted := s.g.wantedBy(gone)
+	for _, c := range gone {
+		delete(s.clients, c)
+		keys := wanted[c]
+		if len(keys) > 0 {
+			s.n.log.Info("client silent past the client timeout: releasing its keys", "client", c, "keys", len(keys), "timeout", s.n.cfg.ClientTimeout)
+			s.expired[c] = now
+			s.g.release(c, keys, false)
+			s.log(consensus.Command{Op: consensus.OpRelease, Client: c, Keys: keys})
 		}
 	}
 }
@@ -252,12 +321,16 @@ func (s *scheduler) startTicker(ctx actor.Context) {
 // flush sends what the last message produced: one Compute per worker, one
 // TaskUpdates per client, one DropValues per holder.
 func (s *scheduler) flush() {
+	s.g.balance(time.Now())
 	e := s.g.take()
 	for w, tasks := range e.compute {
 		s.n.sys.Root.Send(actor.NewPID(w, WorkerID), &Compute{Tasks: tasks})
 	}
 	for c, ups := range e.updates {
 		s.n.sys.Root.Send(actor.NewPID(c, ClientUpdatesID), &TaskUpdates{Updates: ups})
+	}
+	for v, keys := range e.steals {
+		s.n.sys.Root.Send(actor.NewPID(v, WorkerID), &StealRequest{Keys: keys})
 	}
 	for h, keys := range e.drops {
 		s.n.sys.Root.Send(actor.NewPID(h, StoreID), &DropValues{Keys: keys})

@@ -176,6 +176,20 @@ type Holdings struct {
 	Running []string `msgpack:"r"`
 }
 
+// StealRequest asks a worker to give up tasks it has not started: the
+// scheduler has an idle worker for them.
+type StealRequest struct {
+	Keys []string `msgpack:"k"`
+}
+
+// StealReply is the worker's answer, sent to the leader's scheduler: Gave
+// will not run here; Kept have started (or finished) and stay.
+type StealReply struct {
+	Worker string   `msgpack:"w"`
+	Gave   []string `msgpack:"g"`
+	Kept   []string `msgpack:"k"`
+}
+
 func init() {
 	mesh.RegisterMessage[HoldingsRequest]("mesh.HoldingsRequest")
 	mesh.RegisterMessage[Holdings]("mesh.Holdings")
@@ -191,4 +205,6 @@ func init() {
 	mesh.RegisterMessage[StoreValues]("mesh.StoreValues")
 	mesh.RegisterMessage[StoreAck]("mesh.StoreAck")
 	mesh.RegisterMessage[DropValues]("mesh.DropValues")
+	mesh.RegisterMessage[StealRequest]("mesh.StealRequest")
+	mesh.RegisterMessage[StealReply]("mesh.StealReply")
 }

@@ -50,7 +50,9 @@ func (a *workerActor) Receive(ctx actor.Context) {
 	case *Compute:
 		a.n.assignedMu.Lock()
 		for _, t := range m.Tasks {
-			a.n.assigned[t.Spec.Key] = struct{}{}
+			if !a.n.assigned[t.Spec.Key] {
+				a.n.assigned[t.Spec.Key] = false
+			}
 		}
 		a.n.assignedMu.Unlock()
 		for _, t := range m.Tasks {
@@ -60,6 +62,20 @@ func (a *workerActor) Receive(ctx actor.Context) {
 				return
 			}
 		}
+	case *StealRequest:
+		reply := &StealReply{Worker: a.n.self}
+		a.n.assignedMu.Lock()
+		for _, k := range m.Keys {
+			if started, ok := a.n.assigned[k]; ok && !started {
+				delete(a.n.assigned, k)
+				a.n.stolen[k]++
+				reply.Gave = append(reply.Gave, k)
+			} else {
+				reply.Kept = append(reply.Kept, k)
+			}
+		}
+		a.n.assignedMu.Unlock()
+		a.n.spawn(func(c context.Context) { a.n.report(c, reply) })
 	}
 }
 
@@ -138,6 +154,16 @@ func (n *Node) runPool(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case a := <-n.taskCh:
+			n.assignedMu.Lock()
+			if n.stolen[a.Spec.Key] > 0 {
+				if n.stolen[a.Spec.Key]--; n.stolen[a.Spec.Key] == 0 {
+					delete(n.stolen, a.Spec.Key)
+				}
+				n.assignedMu.Unlock()
+				continue // given to another worker
+			}
+			n.assigned[a.Spec.Key] = true
+			n.assignedMu.Unlock()
 			f := n.runTask(ctx, a)
 			select {
 			case n.doneCh <- f:
@@ -317,9 +343,9 @@ func (n *Node) replicateBatch(ctx context.Context, batch []finishedTask) {
 	wg.Wait()
 }
 
-// report sends results to the leader's scheduler, waiting for a leader if
-// there is none at the moment.
-func (n *Node) report(ctx context.Context, m *TasksFinished) {
+// report sends a message to the leader's scheduler, waiting for a leader
+// if there is none at the moment.
+func (n *Node) report(ctx context.Context, m any) {
 	for {
 		if leader, ok := n.raft.Leader(); ok {
 			n.sys.Root.Send(n.remote.PID(leader, SchedulerID), m)

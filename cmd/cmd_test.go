@@ -26,6 +26,8 @@ func TestFlagsFallBackToEnvironment(t *testing.T) {
 		{name: "flag beats env", env: map[string]string{"MESH_VOTERS": "0", "MESH_LISTEN": "garbage"}, args: []string{"join", "--voters", "3", "--listen", "/ip4/127.0.0.1/udp/1"}, code: exitUsage, wantErr: "needs a /tcp/", wantNone: "--voters"},
 		{name: "bad env value names the variable", env: map[string]string{"MESH_DEAD_AFTER": "soon"}, args: []string{"join"}, code: exitUsage, wantErr: "MESH_DEAD_AFTER"},
 		{name: "env listen is parsed", env: map[string]string{"MESH_LISTEN": "not-a-multiaddr"}, args: []string{"join"}, code: exitUsage, wantErr: "not-a-multiaddr"},
+		{name: "env chaos switch", env: map[string]string{"MESH_CHAOS": "1", "MESH_CHAOS_LISTEN": "0.0.0.0:0"}, args: []string{"join"}, code: exitUsage, wantErr: "must be a loopback address"},
+		{name: "chaos listen is parsed", args: []string{"join", "--chaos", "--chaos-listen", "127.0.0.1"}, code: exitUsage, wantErr: "--chaos-listen"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -35,10 +35,12 @@ func defaultDataDir() string {
 
 type joinFlags struct {
 	listen, dataDir, secretFile, name, logLevel string
-	pprofAddr, resources                        string
+	pprofAddr, resources, chaosListen           string
+	chaos                                       bool
 	voters, threads, replicas                   int
 	memoryLimit                                 int64
 	deadAfter, heartbeat, election, joinTimeout time.Duration
+	clientTimeout                               time.Duration
 }
 
 func newJoinCmd() *cobra.Command {
@@ -73,9 +75,12 @@ dead by the leader after --dead-after.`,
 	fl.DurationVar(&f.deadAfter, "dead-after", 2*time.Second, "mark a member dead after this long without a heartbeat reply")
 	fl.DurationVar(&f.heartbeat, "heartbeat", 250*time.Millisecond, "interval of the leader's heartbeat probes")
 	fl.DurationVar(&f.election, "election-timeout", time.Second, "Raft heartbeat and election timeout")
+	fl.DurationVar(&f.clientTimeout, "client-timeout", 30*time.Second, "release the keys of a client not heard from for this long (clients send a heartbeat every 2 s)")
 	fl.DurationVar(&f.joinTimeout, "join-timeout", 30*time.Second, "give up joining after this long")
 	fl.StringVar(&f.pprofAddr, "pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); empty: off")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	fl.BoolVar(&f.chaos, "chaos", false, "tests and chaos runs only: serve the network-partition switch on --chaos-listen (address in <data-dir>/chaos-addr)")
+	fl.StringVar(&f.chaosListen, "chaos-listen", "127.0.0.1:0", "with --chaos: loopback host:port of the partition switch's HTTP endpoint")
 	return c
 }
 
@@ -186,6 +191,11 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 	if f.voters < 1 {
 		return usageError{fmt.Errorf("--voters %d: want at least 1", f.voters)}
 	}
+	if f.chaos {
+		if err := checkLoopback(f.chaosListen); err != nil {
+			return usageError{err}
+		}
+	}
 	// Check the data dir before anything is written into it.
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
@@ -215,11 +225,23 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 		defer srv.Close()
 		log.Info("pprof serving", "addr", ln.Addr().String())
 	}
+	var gater *mesh.ChaosGater
+	if f.chaos {
+		// Served from the start, so that a chaos run can cut a node off
+		// while it joins.
+		gater = mesh.NewChaosGater()
+		stopChaos, err := serveChaos(f.chaosListen, f.dataDir, gater, log)
+		if err != nil {
+			return err
+		}
+		defer stopChaos()
+	}
 	node, err := actors.StartNode(ctx, actors.NodeConfig{
 		DataDir: f.dataDir, Listen: []ma.Multiaddr{listen}, Peers: peers, Secret: secret, Name: f.name,
 		Voters: f.voters, DeadAfter: f.deadAfter, Heartbeat: f.heartbeat, ElectionTimeout: f.election,
 		JoinTimeout: f.joinTimeout, Logger: log, RaftLog: c.ErrOrStderr(), RaftLogLevel: raftLevel(f.logLevel),
-		Threads: f.threads, Replicas: f.replicas, MemoryLimit: f.memoryLimit, Resources: res,
+		Threads: f.threads, Replicas: f.replicas, MemoryLimit: f.memoryLimit, Resources: res, Chaos: gater,
+		ClientTimeout: f.clientTimeout,
 	})
 	if err != nil {
 		return err

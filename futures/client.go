@@ -37,6 +37,7 @@ type options struct {
 	replicas    int
 	memoryLimit int64
 	resources   map[string]float64
+	clientTTL   time.Duration
 }
 
 // WithSecretFile names the mesh's secret file (a copy of the first node's
@@ -64,6 +65,11 @@ func WithMemoryLimit(bytes int64) Option { return func(o *options) { o.memoryLim
 // WithResources makes every node of a LocalCluster offer these resources
 // (e.g. {"GPU": 1}) to tasks that ask for them with futures.Resources.
 func WithResources(r map[string]float64) Option { return func(o *options) { o.resources = r } }
+
+// WithClientTimeout (LocalCluster) sets how long the leader waits without
+// hearing from a client before it releases the client's keys (default
+// 30 s; clients send a heartbeat every 2 s).
+func WithClientTimeout(d time.Duration) Option { return func(o *options) { o.clientTTL = d } }
 
 // Client is a connection to a mesh.
 type Client struct {
@@ -215,6 +221,7 @@ func (c *Client) watchLeader() {
 	var (
 		lastPending  int
 		stalledSince time.Time
+		lastBeat     time.Time
 	)
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
@@ -225,18 +232,22 @@ func (c *Client) watchLeader() {
 		case <-t.C:
 		}
 		c.mu.Lock()
-		leader, term, pending := c.leader, c.term, c.pendingLocked()
+		leader, term, pending, held := c.leader, c.term, c.pendingLocked(), len(c.states)
 		c.mu.Unlock()
 		if len(pending) == 0 {
 			stalledSince = time.Time{}
-			continue
+			// Idle, but holding futures: the scheduler still hears from
+			// this client (its heartbeat), or it releases them.
+			if held == 0 || time.Since(lastBeat) < heartbeatEvery {
+				continue
+			}
 		}
 		// Updates are best effort: if nothing has finished for a while,
 		// ask again for everything still pending (keys already done are
 		// answered at once; lost submissions are made again).
 		if len(pending) != lastPending {
 			lastPending, stalledSince = len(pending), time.Now()
-		} else if time.Since(stalledSince) > stallAfter {
+		} else if len(pending) > 0 && time.Since(stalledSince) > stallAfter {
 			c.log.Info("no progress; asking the scheduler again for pending work", "pending", len(pending))
 			c.resubmit(pending)
 			stalledSince = time.Now()
@@ -245,7 +256,21 @@ func (c *Client) watchLeader() {
 		ctx, cancel := context.WithTimeout(c.bg, 3*time.Second)
 		r, err := c.conn.Request(ctx, leader, actors.SchedulerID, &actors.SchedulerInfoRequest{})
 		cancel()
+		lastBeat = time.Now()
 		if info, ok := r.(*actors.SchedulerInfo); err == nil && ok && info.Term == term {
+			if info.Expired {
+				// The scheduler did not hear from this client for its
+				// client timeout and released everything: want it all
+				// again (finished values are recomputed if dropped).
+				c.mu.Lock()
+				all := make([]string, 0, len(c.states))
+				for k := range c.states {
+					all = append(all, k)
+				}
+				c.mu.Unlock()
+				c.log.Warn("the scheduler had given this client up (silent past its client timeout); asking again for every future", "futures", len(all))
+				c.resubmit(all)
+			}
 			continue
 		}
 		fctx, fcancel := context.WithTimeout(c.bg, 30*time.Second)
@@ -267,6 +292,10 @@ func (c *Client) watchLeader() {
 		c.resubmit(pending)
 	}
 }
+
+// heartbeatEvery: an idle client holding futures tells the scheduler it is
+// alive this often (the leader's --client-timeout is 30 s by default).
+const heartbeatEvery = 2 * time.Second
 
 // stallAfter: with futures pending and none finishing for this long, the
 // client asks the scheduler again for all of them.

@@ -35,6 +35,13 @@ func init() {
 		return x, nil
 	})
 	Register("test.len", func(s []string) int { return len(s) })
+	Register("test.sleepon", func(ctx context.Context, x, ms int) int {
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+		case <-ctx.Done():
+		}
+		return x + ms
+	})
 }
 
 func TestMain(m *testing.M) {
@@ -262,6 +269,47 @@ func TestScatter(t *testing.T) {
 	}
 }
 
+// Tasks that all need a value held by one node are placed there; the
+// other nodes, idle, steal the ones it has not started.
+func TestIdleWorkersSteal(t *testing.T) {
+	lc, c := newCluster(t, 3, WithThreads(1), WithReplicas(1))
+	ctx := ctxT(t)
+	data, err := c.Submit(ctx, "test.inc", 1) // one copy: its node holds it
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fs []*Future
+	for i := range 30 {
+		f, err := c.Submit(ctx, "test.sleepon", data, 40+i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	vals, err := GatherAs[int](ctx, c, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vals {
+		if v != 42+i {
+			t.Fatalf("value %d = %d, want %d", i, v, 42+i)
+		}
+	}
+	// With one copy of each result, its holder is the node that ran it.
+	ran := 0
+	for _, n := range lc.Nodes() {
+		for _, f := range fs {
+			if slices.Contains(n.StoredKeys(), f.Key()) {
+				ran++
+				break
+			}
+		}
+	}
+	if ran != 3 {
+		t.Fatalf("results on %d node(s), want 3: idle nodes did not steal from the one holding the input", ran)
+	}
+}
+
 func TestResultsAreReplicated(t *testing.T) {
 	lc, c := newCluster(t, 3)
 	ctx := ctxT(t)
@@ -410,5 +458,60 @@ func TestResourcesRestrictWhereTasksRun(t *testing.T) {
 	}
 	if tpu.Done() {
 		t.Fatal("a task needing a resource no node offers ran")
+	}
+}
+
+// A client that vanishes without closing (its process died) keeps nothing
+// alive past the client timeout; an idle client that is still there keeps
+// its futures.
+func TestVanishedClientsKeysAreReleased(t *testing.T) {
+	const timeout = 3 * time.Second
+	lc, idle := newCluster(t, 2, WithClientTimeout(timeout))
+	ctx := ctxT(t)
+	gone, err := lc.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, _ := idle.Submit(ctx, "test.inc", 1)
+	lost, _ := gone.Submit(ctx, "test.inc", 100)
+	if err := kept.Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := lost.Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	held := func(key string) bool {
+		for _, n := range lc.Nodes() {
+			if slices.Contains(n.StoredKeys(), key) {
+				return true
+			}
+		}
+		return false
+	}
+	// The process "dies": no release, no more heartbeats.
+	start := time.Now()
+	gone.mu.Lock()
+	gone.states = map[string]*state{}
+	gone.mu.Unlock()
+	gone.Close()
+	for held(lost.Key()) {
+		if time.Since(start) > timeout+15*time.Second {
+			t.Fatalf("the vanished client's value is still held %v after it went", time.Since(start))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if d := time.Since(start); d < timeout {
+		t.Fatalf("released after %v, before the client timeout %v", d, timeout)
+	}
+	// The idle client, silent but for its heartbeats, keeps its value.
+	for time.Since(start) < 2*timeout {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !held(kept.Key()) {
+		t.Fatal("an idle client's value was released")
+	}
+	var v int
+	if err := kept.Result(ctx, &v); err != nil || v != 2 {
+		t.Fatalf("idle client's result %d %v", v, err)
 	}
 }

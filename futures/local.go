@@ -54,6 +54,7 @@ func NewLocalCluster(ctx context.Context, nodes int, opts ...Option) (*LocalClus
 	lc := &LocalCluster{dir: dir, secret: secret}
 	ns, err := actors.StartLocalMesh(ctx, dir, nodes, actors.NodeConfig{
 		Secret: secret, Logger: o.logger, Threads: o.threads, Replicas: o.replicas, MemoryLimit: o.memoryLimit, Resources: o.resources,
+		ClientTimeout: o.clientTTL,
 	})
 	lc.nodes = ns
 	if err != nil {

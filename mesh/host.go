@@ -47,6 +47,9 @@ type Config struct {
 	Secret Secret
 	// Logger receives the host's logs; nil discards them.
 	Logger *slog.Logger
+	// Gater, for tests and chaos runs only, can cut the host off from
+	// chosen peers (see ChaosGater); nil: no gater.
+	Gater *ChaosGater
 }
 
 // Host is a libp2p host inside a private network, with the msgpack wire
@@ -106,6 +109,9 @@ func NewHost(cfg Config) (*Host, error) {
 	if cfg.Key != nil {
 		opts = append(opts, libp2p.Identity(cfg.Key))
 	}
+	if cfg.Gater != nil {
+		opts = append(opts, libp2p.ConnectionGater(cfg.Gater))
+	}
 	if len(cfg.Listen) == 0 {
 		opts = append(opts, libp2p.NoListenAddrs)
 	} else {
@@ -119,6 +125,12 @@ func NewHost(cfg Config) (*Host, error) {
 			return nil, fmt.Errorf("listen on %v: %w: stop the other process or pick another --listen port", cfg.Listen, ErrAddrInUse)
 		}
 		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
+	if cfg.Gater != nil {
+		if err := cfg.Gater.attach(h.Network(), log); err != nil {
+			h.Close()
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Host{h: h, cm: cm, log: log, ctx: ctx, cancel: cancel, out: map[peer.ID]*outbound{}}
@@ -249,6 +261,8 @@ func (m *Host) Connect(ctx context.Context, peers []peer.AddrInfo) (peer.AddrInf
 func classifyDialError(err error) error {
 	s := err.Error()
 	switch {
+	case strings.Contains(s, "gater disallows connection"):
+		return fmt.Errorf("%w: blocked by this node's chaos partition switch (mesh join --chaos)", ErrUnreachable)
 	case strings.Contains(s, "connection refused"):
 		return fmt.Errorf("%w: connection refused (is a mesh node running there?)", ErrUnreachable)
 	case strings.Contains(s, "peer id mismatch"):

@@ -25,6 +25,7 @@ func TestClassifyDialError(t *testing.T) {
 		{"secret: too large", prefix + "failed to negotiate security protocol: incoming message was too large", ErrHandshake},
 		{"secret: EOF", prefix + "failed to negotiate security protocol: EOF", ErrHandshake},
 		{"muxer", prefix + "failed to negotiate stream multiplexer: protocols not supported", ErrHandshake},
+		{"chaos switch", "failed to dial: failed to dial 12D3KooWFAC655bAkH46uKTGGd86e87y2qtimUJKJPMVMh3PnWwJ: gater disallows connection to peer", ErrUnreachable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := classifyDialError(errors.New(tc.err))

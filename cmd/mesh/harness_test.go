@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,14 +95,15 @@ func startNode(t *testing.T, name string, args ...string) *node {
 
 // startMesh starts a new mesh of count nodes: the first creates it, the
 // others join through it with a copy of its secret (started together).
-func startMesh(t *testing.T, count int) []*node {
+// Every node gets the extra join flags.
+func startMesh(t *testing.T, count int, extra ...string) []*node {
 	t.Helper()
-	first := startNode(t, "n1")
+	first := startNode(t, "n1", extra...)
 	nodes := []*node{first}
 	for i := 2; i <= count; i++ {
 		n := &node{t: t, name: fmt.Sprintf("n%d", i), dir: t.TempDir()}
 		t.Cleanup(n.cleanup)
-		n.start(first.addr, "--secret-file", filepath.Join(first.dir, "secret"))
+		n.start(append([]string{first.addr, "--secret-file", filepath.Join(first.dir, "secret")}, extra...)...)
 		nodes = append(nodes, n)
 	}
 	for _, n := range nodes[1:] {
@@ -507,6 +510,37 @@ func byID(t *testing.T, nodes []*node, id string) *node {
 
 func without(nodes []*node, drop ...*node) []*node {
 	return slices.DeleteFunc(slices.Clone(nodes), func(n *node) bool { return slices.Contains(drop, n) })
+}
+
+// chaos sends one request to the node's partition switch (a node started
+// with --chaos; its address is in <dir>/chaos-addr) and returns the peers
+// it answers are blocked.
+func (n *node) chaos(method, path string) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(n.dir, "chaos-addr"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: no chaos endpoint: %w", n.name, err)
+	}
+	req, err := http.NewRequest(method, "http://"+strings.TrimSpace(string(data))+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	client := http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s %s: %w", n.name, method, path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s %s: %s: %s", n.name, method, path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	var out struct {
+		Blocked []string `json:"blocked"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil || out.Blocked == nil {
+		return nil, fmt.Errorf("%s: %s %s: bad answer %q (%v)", n.name, method, path, body, err)
+	}
+	return out.Blocked, nil
 }
 
 // writeSecret writes a fresh secret in swarm.key format (another mesh's).
