@@ -1,0 +1,104 @@
+package cmd
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshcompute/mesh/collections/dataframe/dbbench"
+)
+
+// newGenCmd: `mesh gen groupby|join` writes db-benchmark data sets.
+func newGenCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "gen",
+		Short: "write db-benchmark data sets (groupby, join) as CSV",
+	}
+	c.AddCommand(newGenGroupByCmd(), newGenJoinCmd())
+	return c
+}
+
+// count is an int flag that also takes 1e7-style values.
+type count int
+
+func (c *count) String() string { return strconv.Itoa(int(*c)) }
+func (c *count) Type() string   { return "count" }
+func (c *count) Set(s string) error {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || f != float64(int(f)) {
+		return fmt.Errorf("%q: want a whole number such as 100000 or 1e7", s)
+	}
+	*c = count(f)
+	return nil
+}
+
+func newGenGroupByCmd() *cobra.Command {
+	var (
+		rows, k = count(10_000_000), count(100)
+		nas     int
+		out     string
+		seed    uint64
+	)
+	c := &cobra.Command{
+		Use:   "groupby --rows N --k K --nas PCT --out FILE.csv",
+		Short: "groupby data: id1..id6 keys, v1..v3 values (as db-benchmark's groupby-datagen)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if out == "" {
+				return usageError{fmt.Errorf("--out FILE.csv is required")}
+			}
+			f, err := os.Create(out)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			if err := dbbench.GenGroupBy(f, dbbench.GroupByOptions{Rows: int(rows), K: int(k), NAs: nas, Seed: seed}); err != nil {
+				f.Close()
+				return usageError{err}
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "wrote %s: %d rows in %v\n", out, rows, time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	c.Flags().Var(&rows, "rows", "rows (N); 1e7 notation works")
+	c.Flags().Var(&k, "k", "groups of the small keys id1, id2, id4, id5 (id3 and id6 have N/K)")
+	c.Flags().IntVar(&nas, "nas", 0, "percent of NA: of each key column's values, and of each value column's rows")
+	c.Flags().StringVar(&out, "out", "", "the CSV file to write")
+	c.Flags().Uint64Var(&seed, "seed", 108, "random seed: the same seed writes the same file")
+	return c
+}
+
+func newGenJoinCmd() *cobra.Command {
+	var (
+		rows = count(10_000_000)
+		out  string
+		seed uint64
+	)
+	c := &cobra.Command{
+		Use:   "join --rows N --out PREFIX",
+		Short: "join data: PREFIX_NA_0_0.csv (x) and PREFIX_small/medium/big.csv (as db-benchmark's join-datagen)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if out == "" {
+				return usageError{fmt.Errorf("--out PREFIX is required")}
+			}
+			start := time.Now()
+			if err := dbbench.GenJoin(out, dbbench.JoinOptions{Rows: int(rows), Seed: seed}); err != nil {
+				return err
+			}
+			x, s, m, b := dbbench.JoinFiles(out)
+			fmt.Fprintf(c.OutOrStdout(), "wrote %s %s %s %s in %v\n", x, s, m, b, time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	c.Flags().Var(&rows, "rows", "rows of x and of big (N); 1e7 notation works")
+	c.Flags().StringVar(&out, "out", "", "prefix of the four CSV files")
+	c.Flags().Uint64Var(&seed, "seed", 108, "random seed")
+	return c
+}
