@@ -23,6 +23,12 @@ import (
 // signature panics at once with a message saying why.
 func Register(name string, fn any) { funcs.Register(name, fn) }
 
+// RawBytes is a byte slice that a task function takes or returns without a
+// copy (for large opaque values such as Arrow IPC data): a RawBytes
+// parameter aliases the stored value, so the function must not modify it.
+// On the wire it is the same as []byte.
+type RawBytes = funcs.RawBytes
+
 // ErrClosed: the client was closed.
 var ErrClosed = errors.New("futures: client closed")
 
@@ -85,7 +91,7 @@ type Client struct {
 	sendMu sync.Mutex // orders what goes to the scheduler
 	qmu    sync.Mutex
 	qspecs []consensus.TaskSpec
-	qwant  []string
+	qwant  []bool // qwant[i]: the client holds a future of qspecs[i]
 	kick   chan struct{}
 
 	mu     sync.Mutex

@@ -261,6 +261,13 @@ func buildSpec(fn string, args []any, common []TaskOption) (consensus.TaskSpec, 
 			spec.Args = append(spec.Args, consensus.Arg{Ref: v.st.key})
 			h.Write([]byte{1})
 			h.Write([]byte(v.st.key))
+		case Ref:
+			if v.key == "" {
+				return spec, fmt.Errorf("%s: zero Ref argument", fn)
+			}
+			spec.Args = append(spec.Args, consensus.Arg{Ref: v.key})
+			h.Write([]byte{1})
+			h.Write([]byte(v.key))
 		default:
 			b, err := msgpack.Marshal(a)
 			if err != nil {
@@ -318,6 +325,16 @@ func (c *Client) Map(ctx context.Context, fn string, args []any, opts ...TaskOpt
 // a function it does not know, submit waits for the scheduler's verdict, so
 // an unknown name is an error at once.
 func (c *Client) submit(ctx context.Context, specs []consensus.TaskSpec) ([]*Future, error) {
+	want := make([]string, len(specs))
+	for i, s := range specs {
+		want[i] = s.Key
+	}
+	return c.submitGraph(ctx, specs, want)
+}
+
+// submitGraph submits specs and returns futures of the want keys (all of
+// specs for Submit and Map; a graph's outputs for Compute).
+func (c *Client) submitGraph(ctx context.Context, specs []consensus.TaskSpec, want []string) ([]*Future, error) {
 	known := true
 	for i := range specs {
 		fn, err := funcs.Lookup(specs[i].Func)
@@ -329,23 +346,31 @@ func (c *Client) submit(ctx context.Context, specs []consensus.TaskSpec) ([]*Fut
 			return nil, &TaskError{Key: specs[i].Key, Kind: actors.FailArgs, Message: err.Error()}
 		}
 	}
-	fs := make([]*Future, len(specs))
-	want := make([]string, len(specs))
+	fs := make([]*Future, len(want))
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return nil, ErrClosed
 	}
-	for i, s := range specs {
-		fs[i] = c.ref(s.Key)
-		want[i] = s.Key
-		c.specs[s.Key] = s
+	wanted := make(map[string]bool, len(want))
+	for i, k := range want {
+		fs[i] = c.ref(k)
+		wanted[k] = true
+	}
+	for _, s := range specs {
+		if wanted[s.Key] {
+			c.specs[s.Key] = s
+		}
 	}
 	c.mu.Unlock()
 	if known {
 		// Queued: the submitter goroutine sends what has gathered as one
 		// message, so a loop of Submits costs the scheduler few messages.
-		c.enqueue(specs, want)
+		flags := make([]bool, len(specs))
+		for i, s := range specs {
+			flags[i] = wanted[s.Key]
+		}
+		c.enqueue(specs, flags)
 		return fs, nil
 	}
 	// The scheduler's verdict is needed now: send what is queued first, in
@@ -375,7 +400,7 @@ func (c *Client) submit(ctx context.Context, specs []consensus.TaskSpec) ([]*Fut
 }
 
 // enqueue adds submissions for the submitter goroutine.
-func (c *Client) enqueue(specs []consensus.TaskSpec, want []string) {
+func (c *Client) enqueue(specs []consensus.TaskSpec, want []bool) {
 	c.qmu.Lock()
 	c.qspecs = append(c.qspecs, specs...)
 	c.qwant = append(c.qwant, want...)
@@ -417,11 +442,24 @@ func (c *Client) flushQueue() error {
 	c.mu.Lock()
 	leader := c.leader
 	c.mu.Unlock()
+	// Each chunk wants the keys of its own specs that the client holds.
 	for len(specs) > 0 {
 		n := min(len(specs), submitChunk)
-		msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs[:n], Want: want[:n]}
+		var keys []string
+		for i := range n {
+			if want[i] {
+				keys = append(keys, specs[i].Key)
+			}
+		}
+		msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs[:n], Want: keys}
 		if err := c.startSubmit(leader, msg); err != nil {
-			c.fail(want, err)
+			var all []string
+			for i := range specs {
+				if want[i] {
+					all = append(all, specs[i].Key)
+				}
+			}
+			c.fail(all, err)
 			return err
 		}
 		specs, want = specs[n:], want[n:]

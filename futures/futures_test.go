@@ -515,3 +515,56 @@ func TestVanishedClientsKeysAreReleased(t *testing.T) {
 		t.Fatalf("idle client's result %d %v", v, err)
 	}
 }
+
+// A graph submitted with Compute: only its outputs are held; the other
+// tasks run, feed their dependants, and are dropped.
+func TestGraphComputeHoldsOnlyOutputs(t *testing.T) {
+	lc, c := newCluster(t, 3)
+	ctx := ctxT(t)
+	g := NewGraph()
+	a, err := g.Add("test.inc", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := g.Add("test.inc", a)
+	d, _ := g.Add("test.add", a, b)
+	if again, _ := g.Add("test.inc", 1); again != a || g.Len() != 3 {
+		t.Fatalf("the same pure call twice: %v %v, %d tasks", again, a, g.Len())
+	}
+	if _, err := g.Add("test.inc", Ref{key: "elsewhere"}); err == nil {
+		t.Fatal("a Ref of another graph was accepted")
+	}
+	fs, err := c.Compute(ctx, g, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := GatherAs[int](ctx, c, fs)
+	if err != nil || len(vals) != 1 || vals[0] != 5 {
+		t.Fatalf("compute: %v %v, want [5]", vals, err)
+	}
+	c.mu.Lock()
+	_, heldA := c.states[a.Key()]
+	c.mu.Unlock()
+	if heldA {
+		t.Fatal("the client holds an intermediate")
+	}
+	// The intermediates are dropped once the output is computed.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stored := 0
+		for _, n := range lc.Nodes() {
+			for _, k := range n.StoredKeys() {
+				if k == a.Key() || k == b.Key() {
+					stored++
+				}
+			}
+		}
+		if stored == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d copies of intermediates still stored", stored)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -243,9 +243,14 @@ const (
 	// msgpack/encoding decode methods receive a pointer to the target, which
 	// they could retain.
 	paramNew
+	// paramRaw: a RawBytes parameter aliases the argument's bytes.
+	paramRaw
 )
 
 func modeFor(t reflect.Type) paramMode {
+	if t == rawBytesType {
+		return paramRaw
+	}
 	if hasCoder(t) {
 		return paramNew
 	}
@@ -354,6 +359,10 @@ func (f *Func) Call(ctx context.Context, args [][]byte) (result []byte, err erro
 			err = st.decode(args[i], v)
 		case paramSlice:
 			v, err = st.decodeSlice(args[i], f.params[i])
+		case paramRaw:
+			var raw RawBytes
+			raw, err = rawBin(args[i])
+			v = reflect.ValueOf(raw)
 		default:
 			v = reflect.New(f.params[i]).Elem()
 			err = st.decode(args[i], v)
@@ -372,7 +381,17 @@ func (f *Func) Call(ctx context.Context, args [][]byte) (result []byte, err erro
 		sv := reflect.Zero(f.variadic)
 		if extra > 0 {
 			sv = reflect.MakeSlice(f.variadic, extra, extra)
+			raw := f.variadic.Elem() == rawBytesType
 			for j := 0; j < extra; j++ {
+				if raw {
+					b, err := rawBin(args[nfixed+j])
+					if err != nil {
+						f.release(st, in)
+						return nil, f.argError(nfixed+j, rawBytesType, err)
+					}
+					sv.Index(j).Set(reflect.ValueOf(b))
+					continue
+				}
 				if err := st.decode(args[nfixed+j], sv.Index(j)); err != nil {
 					f.release(st, in)
 					return nil, f.argError(nfixed+j, f.variadic.Elem(), err)
@@ -402,6 +421,11 @@ func (f *Func) Call(ctx context.Context, args [][]byte) (result []byte, err erro
 			f.release(st, in)
 			return nil, f.taskError(e)
 		}
+	}
+	if out[0].Type() == rawBytesType {
+		result = frameBin(out[0].Interface().(RawBytes))
+		f.release(st, in)
+		return result, nil
 	}
 	result, err = st.encode(f.name, out[0])
 	f.release(st, in)
