@@ -118,7 +118,19 @@ type graph struct {
 	rr       int // round-robin cursor for replica placement
 	validate func(*consensus.TaskSpec) *TaskFailure
 	pending  effects
+	// missing: scattered values whose every holder is gone, since when.
+	// They wait for a holder to come back (a partition heals, a paused
+	// node resumes) until missingGrace, then err lost.
+	missing map[*stask]time.Time
+	// joined: workers that appeared since the scheduler last asked
+	// (their holdings may bring missing values back).
+	joined []string
+	now    func() time.Time
 }
+
+// missingGrace: how long a scattered value with no live holder waits for
+// one to return before it errs lost.
+const missingGrace = 30 * time.Second
 
 // effects are the messages one round of scheduling produced.
 type effects struct {
@@ -135,7 +147,8 @@ func newGraph(replicas int, validate func(*consensus.TaskSpec) *TaskFailure) *gr
 	if replicas < 1 {
 		replicas = 1
 	}
-	g := &graph{tasks: map[string]*stask{}, workers: map[string]*sworker{}, replicas: replicas, validate: validate}
+	g := &graph{tasks: map[string]*stask{}, workers: map[string]*sworker{}, replicas: replicas, validate: validate,
+		missing: map[*stask]time.Time{}, now: time.Now}
 	g.pending = newEffects()
 	return g
 }
@@ -228,7 +241,11 @@ func (g *graph) recompute(t *stask) {
 		return // already on its way, done, or failed
 	}
 	if t.data {
-		g.fail(t, &TaskFailure{Kind: FailLost, Message: fmt.Sprintf("%s: every copy of this scattered value was lost with the nodes that held it, and it has no lineage to recompute it from; scatter it again", t.spec.Key)})
+		// No lineage: wait for a node that holds it to come back.
+		t.state = tsWaiting
+		if _, ok := g.missing[t]; !ok {
+			g.missing[t] = g.now()
+		}
 		return
 	}
 	t.state = tsWaiting
@@ -299,7 +316,14 @@ func (g *graph) assign(t *stask, w *sworker) {
 	t.state, t.worker, t.stealTo = tsProcessing, w.id, ""
 	w.running[t.spec.Key] = t
 	w.hold(t.spec.Resources, 1)
-	a := Assignment{Spec: t.spec, Replicas: g.pickReplicas(w.id)}
+	a := Assignment{Spec: t.spec}
+	// Results a client holds are replicated; intermediates nobody holds
+	// (a reduction's inner levels, a DataFrame's partials) are not: they
+	// live only until their dependants ran, and lineage recomputes them if
+	// their node dies first.
+	if len(t.wanters) > 0 {
+		a.Replicas = g.pickReplicas(w.id)
+	}
 	if len(t.deps) > 0 {
 		a.Deps = make(map[string][]string, len(t.deps))
 		for _, d := range t.deps {
@@ -657,11 +681,13 @@ func (g *graph) forgetIfUnused(t *stask) {
 	if len(t.wanters) > 0 || len(t.dependents) > 0 {
 		return
 	}
-	switch t.state {
-	case tsReleased, tsErred:
+	switch {
+	case t.state == tsReleased, t.state == tsErred:
+	case t.data && t.state == tsWaiting: // missing, and nobody wants it now
 	default:
 		return
 	}
+	delete(g.missing, t)
 	delete(g.tasks, t.spec.Key)
 	for _, d := range t.deps {
 		d.dependents = slices.DeleteFunc(d.dependents, func(x *stask) bool { return x == t })
@@ -742,6 +768,7 @@ func (g *graph) setWorkers(live map[string]workerInfo) {
 	}
 	for id, info := range live {
 		if w, ok := g.workers[id]; !ok {
+			g.joined = append(g.joined, id)
 			g.workers[id] = &sworker{id: id, name: info.name, nthreads: max(info.nthreads, 1), running: map[string]*stask{},
 				resources: info.resources, used: map[string]float64{}}
 		} else {
@@ -795,14 +822,80 @@ func (g *graph) setWorkers(live map[string]workerInfo) {
 // needs it, otherwise remember only its lineage.
 func (g *graph) lost(t *stask) {
 	t.state = tsReleased
+	// Dependants that have not run yet wait for it again.
+	for _, d := range t.dependents {
+		switch d.state {
+		case tsWaiting:
+			d.waitingOn++
+		case tsQueued:
+			heap.Remove(&g.queue, d.heapIndex)
+			d.state, d.waitingOn = tsWaiting, 1
+		}
+	}
 	if g.needed(t) {
 		g.recompute(t)
 		return
 	}
 	if t.data {
-		// Nobody needs it now, but a later dependant would: say so then.
-		g.fail(t, &TaskFailure{Kind: FailLost, Message: t.spec.Key + ": scattered value lost with the nodes that held it"})
+		// Nobody needs it now; a holder may still come back.
+		t.state = tsWaiting
+		if _, ok := g.missing[t]; !ok {
+			g.missing[t] = g.now()
+		}
 	}
+}
+
+// expireMissing errs the scattered values that found no holder within
+// missingGrace, and their dependants.
+func (g *graph) expireMissing(now time.Time) {
+	for t, since := range g.missing {
+		if now.Sub(since) < missingGrace {
+			continue
+		}
+		delete(g.missing, t)
+		if t.state == tsWaiting && len(t.holders) == 0 {
+			g.fail(t, &TaskFailure{Kind: FailLost, Message: fmt.Sprintf("%s: every copy of this scattered value was lost with the nodes that held it (none came back within %v), and it has no lineage to recompute it from; scatter it again", t.spec.Key, missingGrace)})
+		}
+	}
+}
+
+// takeJoined returns the workers that appeared since the last call.
+func (g *graph) takeJoined() []string {
+	j := g.joined
+	g.joined = nil
+	return j
+}
+
+// holdings applies what a worker that (re)appeared holds: values that had
+// no holder are in memory again (a missing scattered value, a result whose
+// copies were thought lost), extra copies are recorded, and values the
+// graph no longer knows are dropped.
+func (g *graph) holdings(h *Holdings) {
+	if g.workers[h.Worker] == nil {
+		return
+	}
+	for i, k := range h.Keys {
+		t := g.tasks[k]
+		if t == nil {
+			g.pending.drops[h.Worker] = append(g.pending.drops[h.Worker], k)
+			continue
+		}
+		size := int64(0)
+		if i < len(h.Sizes) {
+			size = h.Sizes[i]
+		}
+		switch t.state {
+		case tsMemory:
+			if !slices.Contains(t.holders, h.Worker) {
+				t.holders = append(t.holders, h.Worker)
+			}
+		case tsWaiting, tsReleased:
+			delete(g.missing, t)
+			t.waitingOn = 0
+			g.complete(t, []string{h.Worker}, size)
+		}
+	}
+	g.fill()
 }
 
 // taskQueue orders queued tasks by priority, then submission order.

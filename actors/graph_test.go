@@ -3,7 +3,9 @@ package actors
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/meshcompute/mesh/consensus"
 )
@@ -203,23 +205,50 @@ func TestGraphKilledWorkersErr(t *testing.T) {
 	}
 }
 
-func TestGraphLostScatterErrs(t *testing.T) {
-	g := newGraph(1, noValidate)
-	g.setWorkers(workers("w1", "w2"))
-	g.submit("c", []consensus.TaskSpec{task("use", "data")}, []string{"use"}, []DataItem{{Key: "data", Holders: []string{"w1"}, Size: 3}})
-	g.take()
-	g.setWorkers(workers("w2"))
-	e := g.take()
-	// use was running on w1 (it holds data) or queued; either way data is
-	// gone with no lineage.
-	found := false
-	for _, u := range e.updates["c"] {
-		if u.Key == "use" && u.State == StateErred && (u.Failure.Kind == FailDependency || u.Failure.Kind == FailLost) {
-			found = true
+// A scattered value whose holders all died waits for one to come back
+// (a partition heals); past missingGrace it errs, and so do its dependants.
+func TestGraphLostScatterWaitsThenErrs(t *testing.T) {
+	for _, comesBack := range []bool{true, false} {
+		clock := time.Unix(1000, 0)
+		g := newGraph(1, noValidate)
+		g.now = func() time.Time { return clock }
+		g.setWorkers(workers("w1", "w2"))
+		g.takeJoined()
+		g.submit("c", []consensus.TaskSpec{task("use", "data")}, []string{"use"}, []DataItem{{Key: "data", Holders: []string{"w1"}, Size: 3}})
+		g.take()
+		g.setWorkers(workers("w2"))
+		if e := g.take(); len(e.updates["c"]) != 0 {
+			t.Fatalf("updates %+v right after the holder died: want none (it may come back)", e.updates)
 		}
-	}
-	if !found {
-		t.Fatalf("updates %+v: want use erred because its scattered input was lost", e.updates)
+		g.expireMissing(clock.Add(missingGrace / 2))
+		if e := g.take(); len(e.updates["c"]) != 0 {
+			t.Fatalf("erred before the grace: %+v", e.updates)
+		}
+		if comesBack {
+			g.setWorkers(workers("w1", "w2"))
+			if j := g.takeJoined(); !slices.Equal(j, []string{"w1"}) {
+				t.Fatalf("joined %v, want [w1]", j)
+			}
+			g.holdings(&Holdings{Worker: "w1", Keys: []string{"data"}, Sizes: []int64{3}})
+			if got := assigned(g.take()); len(got["w1"]) != 1 || got["w1"][0] != "use" {
+				t.Fatalf("after the holder came back: %v, want use on w1", got)
+			}
+			g.expireMissing(clock.Add(2 * missingGrace))
+			if e := g.take(); len(e.updates["c"]) != 0 {
+				t.Fatalf("erred although the value came back: %+v", e.updates)
+			}
+			continue
+		}
+		g.expireMissing(clock.Add(missingGrace + time.Second))
+		found := false
+		for _, u := range g.take().updates["c"] {
+			if u.Key == "use" && u.State == StateErred && u.Failure.Kind == FailDependency && strings.Contains(u.Failure.Message, "data") {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatal("use did not err after its scattered input stayed lost past the grace")
+		}
 	}
 }
 

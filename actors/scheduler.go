@@ -97,7 +97,16 @@ func (s *scheduler) Receive(ctx actor.Context) {
 		s.syncWorkers()
 		if !s.recovering {
 			s.expireClients(time.Now())
+			s.g.expireMissing(time.Now())
+			s.askJoined(ctx)
 		}
+		s.flush()
+	case *holdingsArrived:
+		if s.recovering {
+			s.stash = append(s.stash, stashed{msg: m})
+			return
+		}
+		s.g.holdings(m.h)
 		s.flush()
 	case *SchedulerInfoRequest:
 		info := &SchedulerInfo{Node: s.n.self, Term: s.term, Since: s.since, Tasks: len(s.g.tasks), Clients: len(s.clients)}
@@ -112,6 +121,7 @@ func (s *scheduler) Receive(ctx actor.Context) {
 			s.n.log.Warn("graph recovery incomplete", "err", m.err)
 		}
 		s.syncWorkers()
+		s.g.takeJoined() // the holdings below are everyone's
 		s.g.restore(m.records, m.holdings)
 		// Every client of the replicated graph gets a full timeout.
 		for _, t := range s.g.tasks {
@@ -150,6 +160,8 @@ func (s *scheduler) handle(msg any, sender *actor.PID) {
 		s.g.finished(m.Worker, m.Results)
 	case *StealReply:
 		s.g.stolen(m.Worker, m.Gave, m.Kept)
+	case *holdingsArrived:
+		s.g.holdings(m.h)
 	case *ReleaseKeys:
 		s.touch(m.Client)
 		s.g.release(m.Client, m.Keys, m.Cancel)
@@ -157,6 +169,36 @@ func (s *scheduler) handle(msg any, sender *actor.PID) {
 		if sender != nil {
 			s.n.sys.Root.Send(sender, &ReleaseAck{})
 		}
+	}
+}
+
+// holdingsArrived carries the holdings of a worker that (re)appeared.
+type holdingsArrived struct{ h *Holdings }
+
+// askJoined asks workers that appeared (a node that joined, or came back
+// after it was thought dead) what they hold: values given up for lost may
+// be there.
+func (s *scheduler) askJoined(ctx actor.Context) {
+	joined := s.g.takeJoined()
+	if len(joined) == 0 {
+		return
+	}
+	self := ctx.Self()
+	for _, id := range joined {
+		p, err := peer.Decode(id)
+		if err != nil {
+			continue
+		}
+		s.n.spawn(func(context.Context) {
+			c, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+			defer cancel()
+			h, err := replyAs[Holdings](s.n.remote.Request(c, s.n.remote.PID(p, WorkerID), &HoldingsRequest{}))
+			if err != nil {
+				s.n.log.Warn("no holdings from a worker that appeared", "id", id, "err", err)
+				return
+			}
+			s.n.sys.Root.Send(self, &holdingsArrived{h: h})
+		})
 	}
 }
 
