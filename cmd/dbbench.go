@@ -1,0 +1,167 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/spf13/cobra"
+
+	df "github.com/meshcompute/mesh/collections/dataframe"
+	"github.com/meshcompute/mesh/collections/dataframe/dbbench"
+	"github.com/meshcompute/mesh/futures"
+)
+
+// newDBBenchCmd: `mesh dbbench groupby` runs the db-benchmark questions on
+// a persisted DataFrame.
+func newDBBenchCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "dbbench",
+		Short: "run the db-benchmark questions (groupby) on the mesh's DataFrame",
+	}
+	c.AddCommand(newDBBenchGroupByCmd())
+	return c
+}
+
+type dbbenchFlags struct {
+	data, questions, answers, peer, secretFile string
+	cpuProfile                                 string
+	runs, nodes, threads                       int
+	blockSize                                  int64
+}
+
+func newDBBenchGroupByCmd() *cobra.Command {
+	var f dbbenchFlags
+	c := &cobra.Command{
+		Use:   "groupby --data FILE.csv",
+		Short: "load a groupby data set into a persisted DataFrame and time questions q1..q10",
+		Long: `Loads FILE.csv (see 'mesh gen groupby') into a persisted DataFrame, on a new local mesh of --nodes
+nodes in this process unless --peer names a node of a running mesh, then runs each question --runs
+times and prints one line per run: "q3 run1: 0.123s rows=100000". With --answers DIR it writes
+DIR/qN.csv in the format of the fixtures' answers (sorted by the group keys, NA last).`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runDBBenchGroupBy(c.Context(), c.OutOrStdout(), f) },
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.data, "data", "", "the groupby CSV file (required)")
+	fl.StringVar(&f.questions, "questions", "q1,q2,q3,q4,q5,q6,q7,q8,q9,q10", "questions to run, comma-separated")
+	fl.StringVar(&f.answers, "answers", "", "write each question's answer to DIR/qN.csv")
+	fl.IntVar(&f.runs, "runs", 2, "runs of each question")
+	fl.IntVar(&f.nodes, "nodes", 2, "nodes of the local mesh (without --peer)")
+	fl.IntVar(&f.threads, "threads", 0, "worker threads per local node (0: cores / nodes)")
+	fl.Int64Var(&f.blockSize, "block-size", 64<<20, "bytes of CSV per partition")
+	fl.StringVar(&f.peer, "peer", "", "run on an existing mesh through this node's multiaddr")
+	fl.StringVar(&f.secretFile, "secret-file", "", "that mesh's secret (with --peer)")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the questions (not the load) to this file")
+	return c
+}
+
+func runDBBenchGroupBy(ctx context.Context, out io.Writer, f dbbenchFlags) error {
+	if f.data == "" {
+		return usageError{fmt.Errorf("--data FILE.csv is required (write one with 'mesh gen groupby')")}
+	}
+	if f.runs < 1 {
+		return usageError{fmt.Errorf("--runs %d: want at least 1", f.runs)}
+	}
+	var qs []dbbench.Question
+	for _, name := range strings.Split(f.questions, ",") {
+		q, err := dbbench.GroupByQuestion(strings.TrimSpace(name))
+		if err != nil {
+			return usageError{err}
+		}
+		qs = append(qs, q)
+	}
+	if f.answers != "" {
+		if err := os.MkdirAll(f.answers, 0o755); err != nil {
+			return err
+		}
+	}
+	var client *futures.Client
+	if f.peer != "" {
+		var err error
+		if client, err = futures.Connect(ctx, f.peer, futures.WithSecretFile(f.secretFile)); err != nil {
+			return err
+		}
+		defer client.Close()
+	} else {
+		threads := f.threads
+		if threads <= 0 {
+			threads = max(1, runtime.NumCPU()/max(f.nodes, 1))
+		}
+		lc, err := futures.NewLocalCluster(ctx, f.nodes, futures.WithThreads(threads))
+		if err != nil {
+			return err
+		}
+		defer lc.Close()
+		if client, err = lc.Client(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "local mesh: %d nodes x %d threads\n", f.nodes, threads)
+	}
+	start := time.Now()
+	raw, err := df.ReadCSV(f.data, df.BlockSize(f.blockSize))
+	if err != nil {
+		return err
+	}
+	data, err := raw.Persist(ctx, client)
+	if err != nil {
+		return fmt.Errorf("load %s: %w", f.data, err)
+	}
+	defer data.Release(context.WithoutCancel(ctx), client)
+	n, err := data.Len(ctx, client)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "load %s: %.3fs rows=%d partitions=%d\n", filepath.Base(f.data), time.Since(start).Seconds(), n, data.NPartitions())
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			pf.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			pf.Close()
+		}()
+	}
+	for _, q := range qs {
+		for run := 1; run <= f.runs; run++ {
+			t0 := time.Now()
+			rec, err := q.Run(ctx, client, data)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%s run%d: %.3fs rows=%d\n", q.Name, run, time.Since(t0).Seconds(), rec.NumRows())
+			if f.answers != "" && run == 1 {
+				if err := writeAnswerFile(filepath.Join(f.answers, q.Name+".csv"), rec); err != nil {
+					rec.Release()
+					return err
+				}
+			}
+			rec.Release()
+		}
+	}
+	return nil
+}
+
+func writeAnswerFile(path string, rec arrow.RecordBatch) error {
+	fh, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := dbbench.WriteAnswer(fh, rec); err != nil {
+		fh.Close()
+		return err
+	}
+	return fh.Close()
+}

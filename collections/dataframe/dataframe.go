@@ -1,0 +1,336 @@
+package dataframe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/meshcompute/mesh/collections/dataframe/kernels"
+	"github.com/meshcompute/mesh/futures"
+)
+
+// DataFrame is a lazy, partitioned table: a plan that becomes a task graph
+// when it is computed or persisted. Methods return new DataFrames; nothing
+// runs until Compute, Persist or Len.
+type DataFrame struct {
+	plan    *node
+	columns []string // the result's columns, in order
+	nparts  int
+	// held: futures of persisted partitions (released by Release).
+	held []*futures.Future
+}
+
+// ErrNoFiles: a ReadCSV pattern matched nothing.
+var ErrNoFiles = errors.New("no files match")
+
+// Option configures ReadCSV.
+type Option func(*readOpts)
+
+type readOpts struct {
+	blockSize int64
+	csv       kernels.CSVOptions
+}
+
+// BlockSize splits each file into partitions of about this many bytes
+// (default 64 MiB; 0 or less: one partition per file).
+func BlockSize(n int64) Option { return func(o *readOpts) { o.blockSize = n } }
+
+// Types overrides inferred column types ("int64", "float64", "bool",
+// "string", "timestamp").
+func Types(t map[string]string) Option {
+	return func(o *readOpts) {
+		if o.csv.Types == nil {
+			o.csv.Types = map[string]string{}
+		}
+		for k, v := range t {
+			o.csv.Types[k] = v
+		}
+	}
+}
+
+// NAValues are the field values read as NA (default: the empty field).
+func NAValues(v ...string) Option { return func(o *readOpts) { o.csv.NAValues = v } }
+
+// Delimiter sets the field separator (default ',').
+func Delimiter(d byte) Option { return func(o *readOpts) { o.csv.Delimiter = d } }
+
+// ReadCSV is a DataFrame over the CSV files matching pattern (a glob), each
+// split into byte ranges of about BlockSize. The files are listed and their
+// header and first rows sampled here, for the schema; the workers read the
+// data, so the paths must be valid on every node (a shared or local disk).
+// Gzip files are read whole, one partition each.
+func ReadCSV(pattern string, opts ...Option) (*DataFrame, error) {
+	o := readOpts{blockSize: 64 << 20}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	files, err := filepath.Glob(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("read csv %q: %w", pattern, err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("read csv %q: %w", pattern, ErrNoFiles)
+	}
+	sort.Strings(files)
+	scan := &csvScan{Opts: o.csv}
+	for i, name := range files {
+		abs, err := filepath.Abs(name)
+		if err != nil {
+			return nil, err
+		}
+		f, err := os.Open(abs)
+		if err != nil {
+			return nil, fmt.Errorf("read csv: %w", err)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if i == 0 {
+			names, types, err := kernels.InferCSVTypes(f, st.Size(), o.csv)
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("read csv %s: %w", abs, err)
+			}
+			scan.names, scan.Opts.Types = names, types
+		}
+		gz := isGzip(f)
+		f.Close()
+		size := st.Size()
+		step := o.blockSize
+		if step <= 0 || gz {
+			step = size
+		}
+		for start := int64(0); start < size || start == 0; start += step {
+			scan.Parts = append(scan.Parts, CSVPart{Path: abs, Start: start, End: min(start+step, size), Size: size, MTime: st.ModTime().UnixNano()})
+			if step == 0 {
+				break
+			}
+		}
+	}
+	return &DataFrame{plan: &node{csv: scan}, columns: scan.names, nparts: len(scan.Parts)}, nil
+}
+
+func isGzip(f *os.File) bool {
+	var b [2]byte
+	n, _ := f.ReadAt(b[:], 0)
+	return n == 2 && b[0] == 0x1f && b[1] == 0x8b
+}
+
+// Columns are the DataFrame's column names, in order.
+func (df *DataFrame) Columns() []string { return slices.Clone(df.columns) }
+
+// NPartitions is how many partitions the DataFrame has.
+func (df *DataFrame) NPartitions() int { return df.nparts }
+
+// with adds a per-partition step (fused with the steps before it).
+func (df *DataFrame) with(s Step, columns []string) *DataFrame {
+	n := &node{steps: &stepsNode{input: df.plan, steps: []Step{s}}}
+	if df.plan.steps != nil {
+		n.steps = &stepsNode{input: df.plan.steps.input, steps: append(slices.Clone(df.plan.steps.steps), s)}
+	}
+	return &DataFrame{plan: n, columns: columns, nparts: df.nparts}
+}
+
+// Select keeps the named columns, in that order.
+func (df *DataFrame) Select(cols ...string) *DataFrame {
+	return df.with(Step{Op: "select", Cols: cols}, slices.Clone(cols))
+}
+
+// Drop removes the named columns.
+func (df *DataFrame) Drop(cols ...string) *DataFrame {
+	keep := slices.DeleteFunc(slices.Clone(df.columns), func(c string) bool { return slices.Contains(cols, c) })
+	return df.with(Step{Op: "drop", Cols: cols}, keep)
+}
+
+// Rename renames columns: Rename(map[old]new).
+func (df *DataFrame) Rename(names map[string]string) *DataFrame {
+	cols := slices.Clone(df.columns)
+	var pairs []string
+	for i, c := range cols {
+		if n, ok := names[c]; ok {
+			cols[i] = n
+			pairs = append(pairs, c, n)
+		}
+	}
+	return df.with(Step{Op: "rename", Cols: pairs}, cols)
+}
+
+// GroupBy starts a group-by on key columns; NA keys form their own group
+// (pandas' dropna=False).
+func (df *DataFrame) GroupBy(keys ...string) *GroupBy {
+	return &GroupBy{df: df, keys: keys}
+}
+
+// GroupBy is a DataFrame grouped by keys, waiting for its aggregations.
+type GroupBy struct {
+	df       *DataFrame
+	keys     []string
+	splitOut int
+}
+
+// SplitOut spreads the result over n partitions by a hash shuffle of the
+// partial results, for many groups (Dask's split_out); default 1, a tree
+// reduction to one partition.
+func (g *GroupBy) SplitOut(n int) *GroupBy {
+	c := *g
+	c.splitOut = n
+	return &c
+}
+
+// Agg aggregates each group: the result has the keys, then one column per
+// aggregation (named by Agg.As, or after its column).
+func (g *GroupBy) Agg(aggs ...Agg) *DataFrame {
+	ks := make([]kernels.Agg, len(aggs))
+	cols := slices.Clone(g.keys)
+	for i, a := range aggs {
+		ks[i] = kernels.Agg(a)
+		cols = append(cols, ks[i].OutName())
+	}
+	n := &node{groupBy: &groupByNode{input: g.df.plan, keys: g.keys, aggs: ks, splitOut: max(g.splitOut, 1), every: 8}}
+	return &DataFrame{plan: n, columns: cols, nparts: max(g.splitOut, 1)}
+}
+
+// Agg is one aggregation of a group-by.
+type Agg kernels.Agg
+
+// As names the aggregation's result column.
+func (a Agg) As(name string) Agg { a.Name = name; return a }
+
+// Aggregations. NA values are skipped; a group whose values are all NA
+// gets NA (Count gives 0).
+func Sum(col string) Agg    { return Agg{Op: "sum", Col: col} }
+func Mean(col string) Agg   { return Agg{Op: "mean", Col: col} }
+func Count(col string) Agg  { return Agg{Op: "count", Col: col} }
+func Size() Agg             { return Agg{Op: "size"} }
+func Min(col string) Agg    { return Agg{Op: "min", Col: col} }
+func Max(col string) Agg    { return Agg{Op: "max", Col: col} }
+func Std(col string) Agg    { return Agg{Op: "std", Col: col} }
+func Var(col string) Agg    { return Agg{Op: "var", Col: col} }
+func Median(col string) Agg { return Agg{Op: "median", Col: col} }
+func First(col string) Agg  { return Agg{Op: "first", Col: col} }
+func Last(col string) Agg   { return Agg{Op: "last", Col: col} }
+
+// NUnique counts distinct non-NA values.
+func NUnique(col string) Agg { return Agg{Op: "nunique", Col: col} }
+
+// Largest / Smallest: the n largest / smallest non-NA values of col per
+// group, as a list (best first).
+func Largest(n int, col string) Agg  { return Agg{Op: "nlargest", Col: col, N: n} }
+func Smallest(n int, col string) Agg { return Agg{Op: "nsmallest", Col: col, N: n} }
+
+// Corr is the Pearson correlation of two columns per group.
+func Corr(col, col2 string) Agg { return Agg{Op: "corr", Col: col, Col2: col2} }
+
+// Persist computes the partitions and keeps them in the mesh (replicated
+// like every result, so they survive a node's loss); the returned
+// DataFrame reads them. Release drops them.
+func (df *DataFrame) Persist(ctx context.Context, c *futures.Client) (*DataFrame, error) {
+	fs, err := build(ctx, c, df.plan)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := c.Wait(ctx, fs, futures.AllCompleted); err != nil {
+		c.Release(context.WithoutCancel(ctx), fs...)
+		return nil, err
+	}
+	for _, f := range fs {
+		if err := f.Err(ctx); err != nil {
+			c.Release(context.WithoutCancel(ctx), fs...)
+			return nil, err
+		}
+	}
+	return &DataFrame{plan: &node{persisted: &persisted{parts: fs}}, columns: df.columns, nparts: len(fs), held: fs}, nil
+}
+
+// Release lets the mesh drop a persisted DataFrame's partitions.
+func (df *DataFrame) Release(ctx context.Context, c *futures.Client) error {
+	if len(df.held) == 0 {
+		return nil
+	}
+	err := c.Release(ctx, df.held...)
+	df.held = nil
+	return err
+}
+
+// Compute runs the plan and returns the result as one table, partitions in
+// order. The caller releases the table.
+func (df *DataFrame) Compute(ctx context.Context, c *futures.Client) (arrow.Table, error) {
+	recs, err := df.computeRecords(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("dataframe: no partitions")
+	}
+	return array.NewTableFromRecords(recs[0].Schema(), recs), nil
+}
+
+// ComputeRecord is Compute as one record batch (concatenated).
+func (df *DataFrame) ComputeRecord(ctx context.Context, c *futures.Client) (arrow.RecordBatch, error) {
+	recs, err := df.computeRecords(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	return kernels.Concat(mem, recs)
+}
+
+func (df *DataFrame) computeRecords(ctx context.Context, c *futures.Client) ([]arrow.RecordBatch, error) {
+	fs, err := build(ctx, c, df.plan)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if df.plan.persisted == nil {
+			c.Release(context.WithoutCancel(ctx), fs...)
+		}
+	}()
+	vals, err := futures.GatherAs[[]byte](ctx, c, fs)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]arrow.RecordBatch, 0, len(vals))
+	for _, v := range vals {
+		r, err := decodePart(v)
+		if err != nil {
+			for _, q := range recs {
+				q.Release()
+			}
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
+}
+
+// Len counts the rows, each partition's on the mesh.
+func (df *DataFrame) Len(ctx context.Context, c *futures.Client) (int64, error) {
+	recs, err := df.with(Step{Op: "len"}, []string{"rows"}).computeRecords(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, r := range recs {
+		n += r.Column(0).(*array.Int64).Value(0)
+		r.Release()
+	}
+	return n, nil
+}

@@ -1,0 +1,209 @@
+package dataframe
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/meshcompute/mesh/collections/dataframe/kernels"
+	"github.com/meshcompute/mesh/futures"
+)
+
+// The built-in operations every mesh binary has (package cmd imports this
+// package): a worker runs a DataFrame's tasks with them. Partitions travel
+// as Arrow IPC files, read back without a copy (partcodec.go).
+const (
+	opPart  = "dataframe.part"
+	opAgg   = "dataframe.agg"
+	opSplit = "dataframe.split"
+	opPick  = "dataframe.pick"
+)
+
+func init() {
+	futures.Register(opPart, runPart)
+	futures.Register(opAgg, runAgg)
+	futures.Register(opSplit, runSplit)
+	futures.Register(opPick, runPick)
+}
+
+var mem = memory.DefaultAllocator
+
+// runPart reads or decodes one partition and applies its steps.
+func runPart(ctx context.Context, t PartTask, inputs ...futures.RawBytes) (futures.RawBytes, error) {
+	var rec arrow.RecordBatch
+	var err error
+	switch {
+	case t.CSV != nil:
+		rec, err = readCSVPart(*t.CSV, t.Opts)
+	case t.Input < len(inputs):
+		rec, err = decodePart(inputs[t.Input])
+	default:
+		return nil, fmt.Errorf("dataframe.part: input %d of %d", t.Input, len(inputs))
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer func() { rec.Release() }()
+	for _, s := range t.Steps {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		next, err := applyStep(rec, s)
+		if err != nil {
+			return nil, err
+		}
+		rec.Release()
+		rec = next
+	}
+	return encodePart(rec)
+}
+
+func readCSVPart(p CSVPart, opts kernels.CSVOptions) (arrow.RecordBatch, error) {
+	f, err := os.Open(p.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read csv: %w (every node reads its partitions itself: the path must exist on every node)", err)
+	}
+	defer f.Close()
+	rec, err := kernels.ReadCSVRange(mem, f, p.Size, p.Start, p.End, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.Path, err)
+	}
+	return rec, nil
+}
+
+// applyStep returns a new record (the caller releases rec).
+func applyStep(rec arrow.RecordBatch, s Step) (arrow.RecordBatch, error) {
+	switch s.Op {
+	case "select":
+		return selectColumns(rec, s.Cols)
+	case "drop":
+		var keep []string
+		for _, f := range rec.Schema().Fields() {
+			if !contains(s.Cols, f.Name) {
+				keep = append(keep, f.Name)
+			}
+		}
+		return selectColumns(rec, keep)
+	case "rename":
+		fields := rec.Schema().Fields()
+		for i := 0; i+1 < len(s.Cols); i += 2 {
+			for j := range fields {
+				if fields[j].Name == s.Cols[i] {
+					fields[j].Name = s.Cols[i+1]
+				}
+			}
+		}
+		return array.NewRecordBatch(arrow.NewSchema(fields, nil), rec.Columns(), rec.NumRows()), nil
+	case "groupby-partial":
+		return kernels.GroupByPartial(mem, rec, s.Keys, s.Aggs)
+	case "head":
+		return kernels.Head(rec, s.N), nil
+	case "len":
+		b := array.NewInt64Builder(mem)
+		defer b.Release()
+		b.Append(rec.NumRows())
+		col := b.NewArray()
+		defer col.Release()
+		return array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "rows", Type: arrow.PrimitiveTypes.Int64}}, nil), []arrow.Array{col}, 1), nil
+	}
+	return nil, fmt.Errorf("dataframe: unknown step %q", s.Op)
+}
+
+// selectColumns returns rec's columns named cols, in that order.
+func selectColumns(rec arrow.RecordBatch, cols []string) (arrow.RecordBatch, error) {
+	fields := make([]arrow.Field, len(cols))
+	arrs := make([]arrow.Array, len(cols))
+	for i, c := range cols {
+		idx := rec.Schema().FieldIndices(c)
+		if len(idx) == 0 {
+			return nil, fmt.Errorf("dataframe: no column %q (columns: %v)", c, columnNames(rec.Schema()))
+		}
+		fields[i], arrs[i] = rec.Schema().Field(idx[0]), rec.Column(idx[0])
+	}
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), arrs, rec.NumRows()), nil
+}
+
+func columnNames(s *arrow.Schema) []string {
+	out := make([]string, s.NumFields())
+	for i, f := range s.Fields() {
+		out[i] = f.Name
+	}
+	return out
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// runAgg merges partial group-by states, and finalizes them when asked.
+func runAgg(ctx context.Context, t AggTask, inputs ...futures.RawBytes) (futures.RawBytes, error) {
+	recs := make([]arrow.RecordBatch, 0, len(inputs))
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	for _, in := range inputs {
+		r, err := decodePart(in)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	states, err := kernels.GroupByCombine(mem, recs, t.Keys, t.Aggs)
+	if err != nil {
+		return nil, err
+	}
+	defer states.Release()
+	if !t.Final {
+		return encodePart(states)
+	}
+	out, err := kernels.GroupByFinal(mem, states, t.Keys, t.Aggs)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Release()
+	return encodePart(out)
+}
+
+// runSplit hash-partitions a partition for a shuffle.
+func runSplit(ctx context.Context, t SplitTask, input futures.RawBytes) ([][]byte, error) {
+	rec, err := decodePart(input)
+	if err != nil {
+		return nil, err
+	}
+	defer rec.Release()
+	parts, err := kernels.HashPartition(mem, rec, t.Keys, t.N)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(parts))
+	for i, p := range parts {
+		out[i], err = encodePart(p)
+		p.Release()
+		if err != nil {
+			for _, q := range parts[i+1:] {
+				q.Release()
+			}
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// runPick takes one part of a split.
+func runPick(i int, parts [][]byte) ([]byte, error) {
+	if i < 0 || i >= len(parts) {
+		return nil, fmt.Errorf("dataframe.pick: part %d of %d", i, len(parts))
+	}
+	return parts[i], nil
+}

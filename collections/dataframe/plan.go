@@ -1,0 +1,94 @@
+package dataframe
+
+import (
+	"github.com/meshcompute/mesh/collections/dataframe/kernels"
+	"github.com/meshcompute/mesh/futures"
+)
+
+// A DataFrame's plan is data: the node kinds below are plain structs that
+// msgpack round-trips, so a task carries the part of the plan it runs and
+// any mesh node executes it with the built-in operations (ops.go), without
+// user code.
+
+// node is one step of a lazy plan. Exactly one of the kinds is set.
+type node struct {
+	// Sources.
+	csv       *csvScan
+	persisted *persisted
+	// Per-partition steps on one input, fused into the input's task.
+	steps *stepsNode
+	// A group-by aggregation (tree reduction, or hash shuffle when the
+	// groups are many).
+	groupBy *groupByNode
+}
+
+// csvScan reads CSV files split into byte ranges (one partition each).
+type csvScan struct {
+	Parts []CSVPart
+	Opts  kernels.CSVOptions
+	names []string // all columns, in file order
+}
+
+// CSVPart is one partition of a CSV source: the rows of Path whose first
+// byte lies in [Start, End).
+type CSVPart struct {
+	Path  string `msgpack:"path"`
+	Start int64  `msgpack:"start"`
+	End   int64  `msgpack:"end"`
+	Size  int64  `msgpack:"size"`
+	// MTime makes the task's key change when the file does.
+	MTime int64 `msgpack:"mtime"`
+}
+
+// persisted partitions are held by the mesh: these futures.
+type persisted struct {
+	parts []*futures.Future
+}
+
+type stepsNode struct {
+	input *node
+	steps []Step
+}
+
+type groupByNode struct {
+	input    *node
+	keys     []string
+	aggs     []kernels.Agg
+	splitOut int // output partitions; 1: a tree reduction to one
+	every    int // fan-in of the tree reduction
+}
+
+// Step is one per-partition operation.
+type Step struct {
+	Op string `msgpack:"op"` // select, drop, rename, groupby-partial, head, len
+	// select/drop: columns; rename: pairs old, new, ...
+	Cols []string      `msgpack:"cols,omitempty"`
+	Keys []string      `msgpack:"keys,omitempty"`
+	Aggs []kernels.Agg `msgpack:"aggs,omitempty"`
+	N    int64         `msgpack:"n,omitempty"`
+}
+
+// PartTask is what one partition task runs: a source (a CSV range, or the
+// value of its i-th input) and the steps after it. It is the argument of
+// the built-in operation "dataframe.part".
+type PartTask struct {
+	CSV   *CSVPart           `msgpack:"csv,omitempty"`
+	Opts  kernels.CSVOptions `msgpack:"opts"`
+	Input int                `msgpack:"in"`
+	Steps []Step             `msgpack:"steps,omitempty"`
+}
+
+// AggTask merges group-by partial states (its inputs) and, when Final,
+// turns them into the result. The argument of "dataframe.agg".
+type AggTask struct {
+	Keys  []string      `msgpack:"keys"`
+	Aggs  []kernels.Agg `msgpack:"aggs"`
+	Final bool          `msgpack:"final,omitempty"`
+}
+
+// SplitTask hash-partitions its input by Keys into N parts (the map side of
+// a shuffle). The argument of "dataframe.split".
+type SplitTask struct {
+	Keys []string `msgpack:"keys"`
+	N    int      `msgpack:"n"`
+}
