@@ -3,7 +3,10 @@ GO      ?= go
 BIN     ?= bin/mesh
 PKGS    := ./...
 
-.PHONY: all build test run lint measure clean
+.PHONY: all build test run lint measure chaos soak clean
+
+DURATION ?= 10m
+SEED     ?=
 
 all: build
 
@@ -23,6 +26,12 @@ lint: ## gofmt and go vet
 
 measure: ## time to an agreed 3-node mesh and leader failover, p50/max over 10 runs of real processes
 	MESH_MEASURE=10 $(GO) test -count=1 -run TestMeasure -v -timeout 20m ./cmd/mesh/
+
+chaos: ## the whole chaos suite against real processes (SEED=n to reproduce); prints the table
+	$(GO) run ./chaos/cmd/meshchaos $(if $(SEED),--seed $(SEED))
+
+soak: ## random faults on a random schedule for DURATION (default 10m) on a 5-node mesh
+	$(GO) run ./chaos/cmd/meshchaos --soak $(DURATION) $(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf bin
