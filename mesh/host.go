@@ -64,7 +64,7 @@ type Host struct {
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	out     map[peer.ID]*outbound
+	out     map[lane]*outbound
 	handler func(from peer.ID, env *Envelope)
 	onDrop  func(to peer.ID, env *Envelope, err error)
 	closed  bool
@@ -133,7 +133,7 @@ func NewHost(cfg Config) (*Host, error) {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &Host{h: h, cm: cm, log: log, ctx: ctx, cancel: cancel, out: map[peer.ID]*outbound{}}
+	m := &Host{h: h, cm: cm, log: log, ctx: ctx, cancel: cancel, out: map[lane]*outbound{}}
 	h.SetStreamHandler(MsgProtocol, m.handleStream)
 	return m, nil
 }

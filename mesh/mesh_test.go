@@ -372,8 +372,13 @@ type testMsg struct {
 
 type unregisteredMsg struct{ X int }
 
+type bulkMsg struct {
+	Blob []byte `msgpack:"blob"`
+}
+
 func init() {
 	mesh.RegisterMessage[testMsg]("mesh_test.msg")
+	mesh.RegisterBulkMessage[bulkMsg]("mesh_test.bulk")
 }
 
 func TestWireRoundTrip(t *testing.T) {
@@ -529,6 +534,48 @@ func TestSendInOrder(t *testing.T) {
 			t.Fatalf("envelope %d carries seq %d: out of order", i, seq)
 		}
 	}
+}
+
+// Bulk messages travel on their own stream: a control message sent after
+// one arrives even while the bulk message is still being handled (a data
+// transfer never delays heartbeats).
+func TestBulkMessagesDoNotDelayControl(t *testing.T) {
+	secret := newSecret(t)
+	a, b := newHost(t, secret), newHost(t, secret)
+	release := make(chan struct{})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	var got received
+	b.SetHandler(func(from peer.ID, env *mesh.Envelope) {
+		if env.Type == "mesh_test.bulk" {
+			<-release // the data is still being handled
+		}
+		got.handle(from, env)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.Connect(ctx, []peer.AddrInfo{info(t, b)}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(msg any) {
+		name, body, err := mesh.EncodeMessage(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Send(b.ID(), &mesh.Envelope{Target: "dst", Type: name, Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(&bulkMsg{Blob: make([]byte, 4<<20)})
+	send(&testMsg{Seq: 1})
+	waitFor(t, 10*time.Second, "the control message while the bulk one is handled", func() bool { return got.len() == 1 })
+	close(release)
+	waitFor(t, 10*time.Second, "the bulk message", func() bool { return got.len() == 2 })
 }
 
 // TestSendBothWays checks that each side can send to the other over the

@@ -48,7 +48,27 @@ var registry = struct {
 	sync.RWMutex
 	byName map[string]reflect.Type
 	byType map[reflect.Type]string
-}{byName: map[string]reflect.Type{}, byType: map[reflect.Type]string{}}
+	bulk   map[string]bool
+}{byName: map[string]reflect.Type{}, byType: map[reflect.Type]string{}, bulk: map[string]bool{}}
+
+// RegisterBulkMessage is RegisterMessage for messages that carry data
+// (stored values, fetch replies): they travel on a second stream per peer,
+// so that megabytes of data never delay heartbeats and scheduling messages
+// queued behind them. Bulk messages keep their order among themselves, not
+// with the others: use it only for messages whose order against the rest
+// does not matter (replies correlated by request).
+func RegisterBulkMessage[T any](name string) {
+	RegisterMessage[T](name)
+	registry.Lock()
+	registry.bulk[name] = true
+	registry.Unlock()
+}
+
+func isBulk(name string) bool {
+	registry.RLock()
+	defer registry.RUnlock()
+	return registry.bulk[name]
+}
 
 // RegisterMessage makes *T sendable between nodes under name. Register every
 // message type at init on every node; the name must be unique and stable.
@@ -135,11 +155,17 @@ const (
 	writeTimeout  = 5 * time.Second
 )
 
-// outbound is the ordered queue of envelopes for one peer and the goroutine
-// (owned by the Host) that writes them to a long-lived stream.
+// outbound is the ordered queue of envelopes for one peer and lane, and the
+// goroutine (owned by the Host) that writes them to a long-lived stream.
 type outbound struct {
 	peer  peer.ID
 	queue chan *Envelope
+}
+
+// lane: control messages, or bulk data (RegisterBulkMessage).
+type lane struct {
+	peer peer.ID
+	bulk bool
 }
 
 // Send queues env for delivery to peer p. Delivery is ordered per peer and
@@ -153,10 +179,11 @@ func (m *Host) Send(p peer.ID, env *Envelope) error {
 		m.mu.Unlock()
 		return fmt.Errorf("send to %s: host closed", p)
 	}
-	o, ok := m.out[p]
+	l := lane{peer: p, bulk: isBulk(env.Type)}
+	o, ok := m.out[l]
 	if !ok {
 		o = &outbound{peer: p, queue: make(chan *Envelope, outboundQueue)}
-		m.out[p] = o
+		m.out[l] = o
 		m.wg.Add(1)
 		go m.runOutbound(o)
 	}
@@ -177,6 +204,12 @@ func (m *Host) Send(p peer.ID, env *Envelope) error {
 	err := fmt.Errorf("send to %s: %w (the peer is slow or hung)", p, ErrQueueFull)
 	m.dropped(p, []*Envelope{env}, err)
 	return err
+}
+
+// writeDeadline: the write timeout, plus time for a large body at a slow
+// 10 MB/s.
+func writeDeadline(env *Envelope) time.Duration {
+	return writeTimeout + time.Duration(len(env.Body)/10_000)*time.Millisecond
 }
 
 func (m *Host) runOutbound(o *outbound) {
@@ -223,12 +256,13 @@ func (m *Host) runOutbound(o *outbound) {
 			s, w = ns, bufio.NewWriterSize(ns, 64<<10)
 			enc = msgpack.NewEncoder(w)
 		}
-		_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_ = s.SetWriteDeadline(time.Now().Add(writeDeadline(env)))
 		err := enc.Encode(env)
 		// Batch whatever else is queued into the same flush.
 		for err == nil && len(o.queue) > 0 && w.Buffered() < 1<<20 {
 			next := <-o.queue
 			batch = append(batch, next)
+			_ = s.SetWriteDeadline(time.Now().Add(writeDeadline(next)))
 			err = enc.Encode(next)
 		}
 		if err == nil {
