@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,7 +33,7 @@ func newDBBenchCmd() *cobra.Command {
 
 type dbbenchFlags struct {
 	data, questions, answers, peer, secretFile string
-	cpuProfile                                 string
+	cpuProfile, logLevel                       string
 	runs, nodes, threads                       int
 	blockSize                                  int64
 }
@@ -45,9 +46,16 @@ func newDBBenchGroupByCmd() *cobra.Command {
 		Long: `Loads FILE.csv (see 'mesh gen groupby') into a persisted DataFrame, on a new local mesh of --nodes
 nodes in this process unless --peer names a node of a running mesh, then runs each question --runs
 times and prints one line per run: "q3 run1: 0.123s rows=100000". With --answers DIR it writes
-DIR/qN.csv in the format of the fixtures' answers (sorted by the group keys, NA last).`,
+DIR/qN.csv in the format of the fixtures' answers (sorted by the group keys, NA last; the sort is not
+timed: like the benchmark's queries, a question's result comes in no particular order).`,
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error { return runDBBenchGroupBy(c.Context(), c.OutOrStdout(), f) },
+		RunE: func(c *cobra.Command, _ []string) error {
+			log, err := newLogger(c.ErrOrStderr(), f.logLevel)
+			if err != nil {
+				return usageError{err}
+			}
+			return runDBBenchGroupBy(c.Context(), c.OutOrStdout(), log, f)
+		},
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.data, "data", "", "the groupby CSV file (required)")
@@ -59,11 +67,12 @@ DIR/qN.csv in the format of the fixtures' answers (sorted by the group keys, NA 
 	fl.Int64Var(&f.blockSize, "block-size", 64<<20, "bytes of CSV per partition")
 	fl.StringVar(&f.peer, "peer", "", "run on an existing mesh through this node's multiaddr")
 	fl.StringVar(&f.secretFile, "secret-file", "", "that mesh's secret (with --peer)")
+	fl.StringVar(&f.logLevel, "log-level", "error", "log level of the local mesh and the client (logs go to stderr)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the questions (not the load) to this file")
 	return c
 }
 
-func runDBBenchGroupBy(ctx context.Context, out io.Writer, f dbbenchFlags) error {
+func runDBBenchGroupBy(ctx context.Context, out io.Writer, log *slog.Logger, f dbbenchFlags) error {
 	if f.data == "" {
 		return usageError{fmt.Errorf("--data FILE.csv is required (write one with 'mesh gen groupby')")}
 	}
@@ -86,7 +95,7 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, f dbbenchFlags) error
 	var client *futures.Client
 	if f.peer != "" {
 		var err error
-		if client, err = futures.Connect(ctx, f.peer, futures.WithSecretFile(f.secretFile)); err != nil {
+		if client, err = futures.Connect(ctx, f.peer, futures.WithSecretFile(f.secretFile), futures.WithLogger(log)); err != nil {
 			return err
 		}
 		defer client.Close()
@@ -95,14 +104,15 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, f dbbenchFlags) error
 		if threads <= 0 {
 			threads = max(1, runtime.NumCPU()/max(f.nodes, 1))
 		}
-		lc, err := futures.NewLocalCluster(ctx, f.nodes, futures.WithThreads(threads))
+		lc, err := futures.NewLocalCluster(ctx, f.nodes, futures.WithThreads(threads), futures.WithLogger(log))
 		if err != nil {
 			return err
 		}
 		defer lc.Close()
-		if client, err = lc.Client(ctx); err != nil {
+		if client, err = futures.Connect(ctx, lc.Addr(), futures.WithSecret(lc.Secret()), futures.WithLogger(log)); err != nil {
 			return err
 		}
+		defer client.Close()
 		fmt.Fprintf(out, "local mesh: %d nodes x %d threads\n", f.nodes, threads)
 	}
 	start := time.Now()
@@ -143,7 +153,12 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, f dbbenchFlags) error
 			}
 			fmt.Fprintf(out, "%s run%d: %.3fs rows=%d\n", q.Name, run, time.Since(t0).Seconds(), rec.NumRows())
 			if f.answers != "" && run == 1 {
-				if err := writeAnswerFile(filepath.Join(f.answers, q.Name+".csv"), rec); err != nil {
+				sorted, err := q.Sorted(rec)
+				if err == nil {
+					err = writeAnswerFile(filepath.Join(f.answers, q.Name+".csv"), sorted)
+					sorted.Release()
+				}
+				if err != nil {
 					rec.Release()
 					return err
 				}

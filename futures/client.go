@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +30,10 @@ func Register(name string, fn any) { funcs.Register(name, fn) }
 // parameter aliases the stored value, so the function must not modify it.
 // On the wire it is the same as []byte.
 type RawBytes = funcs.RawBytes
+
+// Encoded is a task result that is already one msgpack value (built with
+// its header in place), stored as is.
+type Encoded = funcs.Encoded
 
 // ErrClosed: the client was closed.
 var ErrClosed = errors.New("futures: client closed")
@@ -104,6 +110,19 @@ type Client struct {
 	scatterNext int
 	members     []actors.MemberStatus
 	closed      bool
+
+	// addrs: every member's addresses as last given to the peerstore, by
+	// peer ID (the members' addresses change when they restart on another
+	// port: watchMembers keeps them fresh). names: their names, for logs.
+	addrs map[string][]string
+	names map[string]string
+	// connectAddr: the address Connect was given.
+	connectAddr string
+	// refresh asks watchMembers to refresh the members now (a holder the
+	// client cannot reach or does not know).
+	refresh chan struct{}
+	// lastUnreachable: when the client last warned that no member answered.
+	lastUnreachable time.Time
 }
 
 // state is what the client knows of one key; every Future of that key
@@ -157,10 +176,12 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{conn: conn, log: log, states: map[string]*state{}, specs: map[string]consensus.TaskSpec{}, data: map[string]actors.DataItem{}}
+	c := &Client{conn: conn, log: log, states: map[string]*state{}, specs: map[string]consensus.TaskSpec{}, data: map[string]actors.DataItem{},
+		addrs: map[string][]string{}, names: map[string]string{}, connectAddr: addr}
 	c.bg, c.stop = context.WithCancel(context.Background())
 	c.inflight = semaphore.NewWeighted(maxInflightTasks)
 	c.kick = make(chan struct{}, 1)
+	c.refresh = make(chan struct{}, 1)
 	if err := conn.OnTaskUpdates(c.apply); err != nil {
 		conn.Close()
 		return nil, err
@@ -170,65 +191,244 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 		conn.Close()
 		return nil, err
 	}
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go c.watchLeader()
+	go c.watchMembers()
 	go c.runSubmitter()
 	return c, nil
 }
 
 // findLeader asks the members, starting with the one connected to, who
-// leads, and learns every member's addresses. It retries until ctx ends.
+// leads, and learns every member's addresses. It retries with backoff until
+// ctx ends, warning (at most every unreachableWarnEvery) what it tried when
+// no member has answered for a while.
 func (c *Client) findLeader(ctx context.Context) (peer.ID, error) {
-	var last error
+	start := time.Now()
+	backoff := 50 * time.Millisecond
 	for {
-		c.mu.Lock()
-		ask := []peer.ID{c.conn.Peer()}
-		for _, m := range c.members {
-			if p, err := peer.Decode(m.ID); err == nil && p != ask[0] && m.State != "dead" && m.State != "left" {
-				ask = append(ask, p)
-			}
-		}
-		c.mu.Unlock()
-		for _, p := range ask {
+		var tried []string
+		for _, p := range c.candidates("") {
 			sctx, cancel := context.WithTimeout(ctx, time.Second)
 			st, err := c.conn.StatusFrom(sctx, p)
 			cancel()
-			if err == nil && st.Leader != "" && !st.Stale {
-				for _, m := range st.Members {
-					c.addMember(m)
-				}
-				leader, err := peer.Decode(st.Leader)
-				if err == nil {
+			if err == nil {
+				// Even a member that cannot reach the leader knows the
+				// others' addresses.
+				c.learnMembers(st)
+				if leader, derr := peer.Decode(st.Leader); st.Leader != "" && !st.Stale && derr == nil {
 					c.mu.Lock()
-					c.leader, c.term, c.members = leader, st.Term, st.Members
+					c.leader, c.term = leader, st.Term
 					c.mu.Unlock()
 					return leader, nil
 				}
+				err = errors.New("answers, but knows no leader at the moment")
 			}
-			if err == nil {
-				err = errors.New("the mesh has no leader at the moment")
+			tried = append(tried, c.describe(p, err))
+			if ctx.Err() != nil {
+				break
 			}
-			last = err
+		}
+		if time.Since(start) > 2*time.Second {
+			c.warnUnreachable("cannot find the mesh's leader; retrying", tried)
 		}
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("find the mesh's leader: %w (last: %v)", ctx.Err(), last)
-		case <-time.After(50 * time.Millisecond):
+			return "", fmt.Errorf("find the mesh's leader: %w; tried:\n  %s", ctx.Err(), strings.Join(tried, "\n  "))
+		case <-time.After(backoff + rand.N(backoff/2)):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// candidates lists the members to ask about the mesh: first (if any), the
+// node connected to, the members last seen alive, then those last seen
+// suspect or dead (they may be back); not those that left.
+func (c *Client) candidates(first peer.ID) []peer.ID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []peer.ID
+	seen := map[peer.ID]bool{}
+	add := func(p peer.ID) {
+		if p != "" && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
 		}
 	}
+	add(first)
+	add(c.conn.Peer())
+	for _, alive := range []bool{true, false} {
+		for _, m := range c.members {
+			if (m.State == "alive") != alive || m.State == "left" {
+				continue
+			}
+			if p, err := peer.Decode(m.ID); err == nil {
+				add(p)
+			}
+		}
+	}
+	return out
+}
+
+// describe names a member and the addresses the client knows for it, with
+// what asking it gave.
+func (c *Client) describe(p peer.ID, err error) string {
+	c.mu.Lock()
+	name, addrs := c.names[p.String()], c.addrs[p.String()]
+	if len(addrs) == 0 && p == c.conn.Peer() {
+		addrs = []string{c.connectAddr}
+	}
+	c.mu.Unlock()
+	if name == "" {
+		name = p.ShortString()
+	} else {
+		name += " (" + p.ShortString() + ")"
+	}
+	return fmt.Sprintf("%s at %v: %v", name, addrs, err)
+}
+
+// warnUnreachable logs, at most every unreachableWarnEvery, that no member
+// gave what the client needs, with every member it tried.
+func (c *Client) warnUnreachable(msg string, tried []string) {
+	c.mu.Lock()
+	due := time.Since(c.lastUnreachable) >= unreachableWarnEvery
+	if due {
+		c.lastUnreachable = time.Now()
+	}
+	c.mu.Unlock()
+	if due {
+		c.log.Warn(msg+" (the members' addresses may all be stale: a node restarted on another port is found through a member that knows it)",
+			"tried", strings.Join(tried, "; "))
+	}
+}
+
+// unreachableWarnEvery spaces the client's warnings that it cannot reach
+// the mesh.
+const unreachableWarnEvery = 10 * time.Second
+
+// learnMembers records the members' addresses a status shows (in the
+// peerstore too, where the client dials them) and, from the leader's
+// status, the members themselves. A member that restarted on another port
+// is reachable again once its new address is known.
+func (c *Client) learnMembers(st *actors.Status) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range st.Members {
+		if m.Name != "" {
+			c.names[m.ID] = m.Name
+		}
+		old, known := c.addrs[m.ID]
+		if len(m.Addrs) == 0 || slices.Equal(old, m.Addrs) {
+			continue
+		}
+		c.addrs[m.ID] = slices.Clone(m.Addrs)
+		c.addMember(m)
+		if known {
+			c.log.Info("member's address changed", "member", m.Name, "id", m.ID, "addrs", m.Addrs, "was", old)
+		}
+	}
+	if st.Leader != "" && !st.Stale && st.AnsweredBy == st.Leader {
+		c.members = st.Members
+		return
+	}
+	// Another member's view: it adds members, it does not remove any.
+	for _, m := range st.Members {
+		i := slices.IndexFunc(c.members, func(k actors.MemberStatus) bool { return k.ID == m.ID })
+		if i < 0 {
+			c.members = append(c.members, m)
+		} else if len(m.Addrs) > 0 {
+			c.members[i].Addrs = m.Addrs
+		}
+	}
+}
+
+// watchMembers keeps the members' addresses fresh while all is well: every
+// membersEvery, or at once when asked (refreshMembers), it asks the leader
+// (or, if it does not answer, any member) for the status.
+func (c *Client) watchMembers() {
+	defer c.wg.Done()
+	t := time.NewTicker(membersEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.bg.Done():
+			return
+		case <-t.C:
+		case <-c.refresh:
+		}
+		ctx, cancel := context.WithTimeout(c.bg, 5*time.Second)
+		c.refreshMembers(ctx)
+		cancel()
+		// Asked again at once (a burst of failed fetches): not more often
+		// than this.
+		select {
+		case <-c.bg.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// membersEvery: how often the client refreshes the members' addresses. A
+// node restarted on another port is reachable again once the client knows
+// its new address; the client must learn it before every node it knows has
+// moved, or it cannot find the mesh any more.
+const membersEvery = 2 * time.Second
+
+// refreshNow asks watchMembers for a refresh now.
+func (c *Client) refreshNow() {
+	select {
+	case c.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// refreshMembers asks the leader, or else any member, for its view of the
+// members (a local answer, not forwarded) and learns their addresses.
+func (c *Client) refreshMembers(ctx context.Context) error {
+	c.mu.Lock()
+	leader := c.leader
+	c.mu.Unlock()
+	var tried []string
+	for _, p := range c.candidates(leader) {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		r, err := c.conn.Request(sctx, p, actors.MembershipID, &actors.StatusRequest{Local: true})
+		cancel()
+		if st, ok := r.(*actors.Status); err == nil && ok {
+			c.learnMembers(st)
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("unexpected reply %T", r)
+		}
+		tried = append(tried, c.describe(p, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	c.warnUnreachable("no member of the mesh answers; retrying", tried)
+	return fmt.Errorf("no member answers; tried: %s", strings.Join(tried, "; "))
 }
 
 // watchLeader notices a change of leader while futures are pending and
 // gives the new scheduler everything this client still waits for: the
 // specs of its pending tasks and their lineage (submissions the old leader
-// had not replicated yet are not lost), and its scattered values.
+// had not replicated yet are not lost), and its scattered values. A client
+// the scheduler gave up (silent past its client timeout) asks again for
+// every future it holds.
 func (c *Client) watchLeader() {
 	defer c.wg.Done()
 	var (
 		lastPending  int
 		stalledSince time.Time
 		lastBeat     time.Time
+		// heard: when the scheduler last answered this client.
+		heard = time.Now()
+		// owed: what the scheduler must be sent again, until it takes it.
+		owed resend
 	)
+	c.mu.Lock()
+	known, knownTerm := c.leader, c.term
+	c.mu.Unlock()
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -240,6 +440,36 @@ func (c *Client) watchLeader() {
 		c.mu.Lock()
 		leader, term, pending, held := c.leader, c.term, c.pendingLocked(), len(c.states)
 		c.mu.Unlock()
+		if held == 0 {
+			heard = time.Now() // nothing to lose
+		}
+		if leader != known || term != knownTerm {
+			// A new leader (found here, or by a submission or a release
+			// that met the old one gone).
+			if silent := time.Since(heard); silent > mayBeExpiredAfter {
+				// The old leader may have released this client's keys
+				// and cannot say so any more: want everything again.
+				c.log.Warn("leader changed while this client was out of touch with the mesh; asking the new leader again for every future",
+					"leader", leader, "term", term, "silent", silent.Round(time.Millisecond), "futures", held)
+				owed = resendAll
+			} else if len(pending) > 0 {
+				c.log.Info("leader changed; resubmitting pending work", "leader", leader, "pending", len(pending))
+				owed = max(owed, resendPending)
+			}
+			known, knownTerm = leader, term
+		}
+		if owed != resendNone {
+			keys := pending
+			if owed == resendAll {
+				keys = c.heldKeys()
+			}
+			if err := c.resubmit(keys); err != nil {
+				c.log.Warn("could not give the scheduler this client's futures again; retrying", "futures", len(keys), "err", err)
+				continue
+			}
+			owed, heard, stalledSince = resendNone, time.Now(), time.Now()
+			continue
+		}
 		if len(pending) == 0 {
 			stalledSince = time.Time{}
 			// Idle, but holding futures: the scheduler still hears from
@@ -255,7 +485,9 @@ func (c *Client) watchLeader() {
 			lastPending, stalledSince = len(pending), time.Now()
 		} else if len(pending) > 0 && time.Since(stalledSince) > stallAfter {
 			c.log.Info("no progress; asking the scheduler again for pending work", "pending", len(pending))
-			c.resubmit(pending)
+			if err := c.resubmit(pending); err != nil {
+				c.log.Warn("resubmit", "err", err)
+			}
 			stalledSince = time.Now()
 			continue
 		}
@@ -264,44 +496,57 @@ func (c *Client) watchLeader() {
 		cancel()
 		lastBeat = time.Now()
 		if info, ok := r.(*actors.SchedulerInfo); err == nil && ok && info.Term == term {
+			heard = time.Now()
 			if info.Expired {
 				// The scheduler did not hear from this client for its
 				// client timeout and released everything: want it all
 				// again (finished values are recomputed if dropped).
-				c.mu.Lock()
-				all := make([]string, 0, len(c.states))
-				for k := range c.states {
-					all = append(all, k)
-				}
-				c.mu.Unlock()
-				c.log.Warn("the scheduler had given this client up (silent past its client timeout); asking again for every future", "futures", len(all))
-				c.resubmit(all)
+				c.log.Warn("the scheduler had given this client up (silent past its client timeout); asking again for every future", "futures", held)
+				owed = resendAll
 			}
 			continue
 		}
 		fctx, fcancel := context.WithTimeout(c.bg, 30*time.Second)
-		newLeader, err := c.findLeader(fctx)
+		_, err = c.findLeader(fctx)
 		fcancel()
-		if err != nil {
-			c.log.Warn("lost the mesh's leader", "err", err)
-			continue
+		if err != nil && c.bg.Err() == nil {
+			c.log.Warn("lost the mesh's leader; still trying", "err", err)
 		}
-		c.mu.Lock()
-		newTerm := c.term
-		c.mu.Unlock()
-		if newLeader == leader && newTerm == term {
-			// Same leader, same term: it was only busy. Resubmitting
-			// everything to a busy scheduler would only bury it deeper.
-			continue
-		}
-		c.log.Info("leader changed; resubmitting pending work", "leader", newLeader, "pending", len(pending))
-		c.resubmit(pending)
+		// A new leader or term is handled at the next tick; the same
+		// leader in the same term was only busy: resubmitting everything
+		// to a busy scheduler would only bury it deeper.
 	}
+}
+
+// resend is what watchLeader owes the scheduler.
+type resend int
+
+const (
+	resendNone    resend = iota
+	resendPending        // the pending futures' tasks (a new leader)
+	resendAll            // every future's (the client's keys were released)
+)
+
+// heldKeys lists every key the client holds a future of.
+func (c *Client) heldKeys() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	all := make([]string, 0, len(c.states))
+	for k := range c.states {
+		all = append(all, k)
+	}
+	return all
 }
 
 // heartbeatEvery: an idle client holding futures tells the scheduler it is
 // alive this often (the leader's --client-timeout is 30 s by default).
 const heartbeatEvery = 2 * time.Second
+
+// mayBeExpiredAfter: a client that found a new leader after this long
+// without an answer from any scheduler asks it again for every future, not
+// only the pending ones: the old leader may have released its keys (if its
+// --client-timeout was shorter) and cannot tell it so.
+const mayBeExpiredAfter = 5 * time.Second
 
 // stallAfter: with futures pending and none finishing for this long, the
 // client asks the scheduler again for all of them.
@@ -318,9 +563,9 @@ func (c *Client) pendingLocked() []string {
 	return out
 }
 
-// resubmit sends the pending keys' tasks, with every input this client
-// submitted, inputs first.
-func (c *Client) resubmit(keys []string) {
+// resubmit sends the keys' tasks, with every input this client submitted,
+// inputs first.
+func (c *Client) resubmit(keys []string) error {
 	c.mu.Lock()
 	var specs []consensus.TaskSpec
 	var data []actors.DataItem
@@ -368,12 +613,13 @@ func (c *Client) resubmit(keys []string) {
 		}
 		cancel()
 		if err != nil {
-			c.log.Warn("resubmit", "err", err)
-			return
+			return fmt.Errorf("resubmit %d futures: %w", len(keys), err)
 		}
 	}
+	return nil
 }
 
+// addMember gives a member's addresses to the peerstore. Caller holds c.mu.
 func (c *Client) addMember(m actors.MemberStatus) {
 	var info peer.AddrInfo
 	for _, a := range m.Addrs {
@@ -420,10 +666,16 @@ func (c *Client) toScheduler(ctx context.Context, msg any) (any, error) {
 func (c *Client) apply(updates []actors.TaskUpdate) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	unknown := false
 	for _, u := range updates {
 		st := c.states[u.Key]
 		if st == nil {
 			continue
+		}
+		for _, h := range u.Holders {
+			if _, ok := c.addrs[h]; !ok {
+				unknown = true // a member that joined since the last refresh
+			}
 		}
 		if st.status == "" {
 			st.status, st.holders, st.failure, st.value = u.State, u.Holders, u.Failure, u.Inline
@@ -440,6 +692,9 @@ func (c *Client) apply(updates []actors.TaskUpdate) {
 				st.status, st.holders, st.failure, st.value = u.State, nil, u.Failure, nil
 			}
 		}
+	}
+	if unknown {
+		c.refreshNow()
 	}
 }
 

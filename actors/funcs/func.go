@@ -422,6 +422,14 @@ func (f *Func) Call(ctx context.Context, args [][]byte) (result []byte, err erro
 			return nil, f.taskError(e)
 		}
 	}
+	if out[0].Type() == encodedType {
+		result = out[0].Interface().(Encoded)
+		f.release(st, in)
+		if len(result) == 0 {
+			return nil, fmt.Errorf("%s: %w: an empty Encoded result", f.name, ErrResult)
+		}
+		return result, nil
+	}
 	if out[0].Type() == rawBytesType {
 		result = frameBin(out[0].Interface().(RawBytes))
 		f.release(st, in)

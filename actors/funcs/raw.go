@@ -19,6 +19,14 @@ type RawBytes []byte
 
 var rawBytesType = reflect.TypeOf(RawBytes(nil))
 
+// Encoded is a result that is already one msgpack value: a function that
+// builds a large value with its msgpack header in place returns it as is,
+// without the copy that framing a RawBytes costs. It must hold exactly one
+// well-formed msgpack value.
+type Encoded []byte
+
+var encodedType = reflect.TypeOf(Encoded(nil))
+
 // rawBin returns the payload of a msgpack bin (or str, or nil) value in b,
 // without copying.
 func rawBin(b []byte) (RawBytes, error) {

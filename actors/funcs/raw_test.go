@@ -52,3 +52,26 @@ func TestRawBytesAliasAndFrame(t *testing.T) {
 		t.Fatalf("truncated bin: %v, want ErrArgs", err)
 	}
 }
+
+func TestEncodedResultIsStoredAsIs(t *testing.T) {
+	fn, err := newFunc("enc", func(n int) Encoded {
+		if n == 0 {
+			return nil
+		}
+		b, _ := msgpack.Marshal(n * 2)
+		return b
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arg, _ := msgpack.Marshal(21)
+	out, err := fn.Call(context.Background(), [][]byte{arg})
+	var v int
+	if err != nil || msgpack.Unmarshal(out, &v) != nil || v != 42 {
+		t.Fatalf("got %v (%v), want 42", v, err)
+	}
+	zero, _ := msgpack.Marshal(0)
+	if _, err := fn.Call(context.Background(), [][]byte{zero}); !errors.Is(err, ErrResult) {
+		t.Fatalf("empty Encoded: %v, want ErrResult", err)
+	}
+}

@@ -33,7 +33,7 @@ func init() {
 var mem = memory.DefaultAllocator
 
 // runPart reads or decodes one partition and applies its steps.
-func runPart(ctx context.Context, t PartTask, inputs ...futures.RawBytes) (futures.RawBytes, error) {
+func runPart(ctx context.Context, t PartTask, inputs ...futures.RawBytes) (futures.Encoded, error) {
 	var rec arrow.RecordBatch
 	var err error
 	switch {
@@ -59,7 +59,7 @@ func runPart(ctx context.Context, t PartTask, inputs ...futures.RawBytes) (futur
 		rec.Release()
 		rec = next
 	}
-	return encodePart(rec)
+	return encodeValue(rec)
 }
 
 func readCSVPart(p CSVPart, opts kernels.CSVOptions) (arrow.RecordBatch, error) {
@@ -145,7 +145,7 @@ func contains(s []string, v string) bool {
 }
 
 // runAgg merges partial group-by states, and finalizes them when asked.
-func runAgg(ctx context.Context, t AggTask, inputs ...futures.RawBytes) (futures.RawBytes, error) {
+func runAgg(ctx context.Context, t AggTask, inputs ...futures.RawBytes) (futures.Encoded, error) {
 	recs := make([]arrow.RecordBatch, 0, len(inputs))
 	defer func() {
 		for _, r := range recs {
@@ -165,18 +165,19 @@ func runAgg(ctx context.Context, t AggTask, inputs ...futures.RawBytes) (futures
 	}
 	defer states.Release()
 	if !t.Final {
-		return encodePart(states)
+		return encodeValue(states)
 	}
 	out, err := kernels.GroupByFinal(mem, states, t.Keys, t.Aggs)
 	if err != nil {
 		return nil, err
 	}
 	defer out.Release()
-	return encodePart(out)
+	return encodeValue(out)
 }
 
-// runSplit hash-partitions a partition for a shuffle.
-func runSplit(ctx context.Context, t SplitTask, input futures.RawBytes) ([][]byte, error) {
+// runSplit hash-partitions a partition for a shuffle: one value holding
+// every bucket.
+func runSplit(ctx context.Context, t SplitTask, input futures.RawBytes) (futures.Encoded, error) {
 	rec, err := decodePart(input)
 	if err != nil {
 		return nil, err
@@ -186,24 +187,22 @@ func runSplit(ctx context.Context, t SplitTask, input futures.RawBytes) ([][]byt
 	if err != nil {
 		return nil, err
 	}
-	out := make([][]byte, len(parts))
+	defer func() {
+		for _, p := range parts {
+			p.Release()
+		}
+	}()
+	buckets := make([][]byte, len(parts))
 	for i, p := range parts {
-		out[i], err = encodePart(p)
-		p.Release()
-		if err != nil {
-			for _, q := range parts[i+1:] {
-				q.Release()
-			}
+		if buckets[i], err = encodePayload(p); err != nil {
 			return nil, err
 		}
 	}
-	return out, nil
+	return encodeSplit(buckets), nil
 }
 
-// runPick takes one part of a split.
-func runPick(i int, parts [][]byte) ([]byte, error) {
-	if i < 0 || i >= len(parts) {
-		return nil, fmt.Errorf("dataframe.pick: part %d of %d", i, len(parts))
-	}
-	return parts[i], nil
+// runPick takes one bucket of a split (on the split's node: only the bucket
+// travels on).
+func runPick(i int, split futures.RawBytes) (futures.RawBytes, error) {
+	return splitBucket(split, i)
 }

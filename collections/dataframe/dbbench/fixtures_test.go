@@ -55,7 +55,12 @@ func TestGroupByAnswersMatchDuckDB(t *testing.T) {
 			}
 			for _, q := range GroupByQuestions {
 				t.Run(q.Name, func(t *testing.T) {
-					rec, err := q.Run(ctx, c, d)
+					raw, err := q.Run(ctx, c, d)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer raw.Release()
+					rec, err := q.Sorted(raw)
 					if err != nil {
 						t.Fatal(err)
 					}

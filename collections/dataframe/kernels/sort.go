@@ -120,7 +120,16 @@ func SortIndices(rec arrow.RecordBatch, by []string, descending []bool, nullsLas
 	for i := range idx {
 		idx[i] = int32(i)
 	}
-	slices.SortStableFunc(idx, rowComparator(keys, desc, nullsLast))
+	// Stable through the row index as the last key: pdqsort's O(n log n)
+	// rather than SortStableFunc's in-place merge (O(n log² n), several
+	// times slower on millions of rows).
+	cmp := rowComparator(keys, desc, nullsLast)
+	slices.SortFunc(idx, func(a, b int32) int {
+		if c := cmp(a, b); c != 0 {
+			return c
+		}
+		return int(a) - int(b)
+	})
 	return idx, nil
 }
 
