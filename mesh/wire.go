@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -37,11 +38,14 @@ type PIDRef struct {
 
 // Envelope is one message on the wire.
 type Envelope struct {
-	_msgpack struct{}           `msgpack:",as_array"`
-	Target   string             `msgpack:"t"`           // actor id on the receiving node
-	Sender   *PIDRef            `msgpack:"s,omitempty"` // who to reply to, if anyone
-	Type     string             `msgpack:"y"`           // registered message type name
-	Body     msgpack.RawMessage `msgpack:"b"`
+	_msgpack struct{} `msgpack:",as_array"`
+	Target   string   `msgpack:"t"`           // actor id on the receiving node
+	Sender   *PIDRef  `msgpack:"s,omitempty"` // who to reply to, if anyone
+	Type     string   `msgpack:"y"`           // registered message type name
+	// Body is the message's msgpack encoding, carried as bin: a reader
+	// allocates it once at its length (a raw msgpack value would be
+	// re-parsed and grown piecemeal).
+	Body []byte `msgpack:"b"`
 }
 
 var registry = struct {
@@ -112,7 +116,11 @@ func DecodeMessage(name string, body []byte) (any, error) {
 		return nil, fmt.Errorf("decode %q: %w (is the node running an older binary?)", name, ErrUnknownMessage)
 	}
 	v := reflect.New(t)
-	if err := msgpack.Unmarshal(body, v.Interface()); err != nil {
+	// The body is in memory: decode its values at their size at once (the
+	// default limit grows them 1 MB at a time, copying as it goes).
+	dec := msgpack.NewDecoder(bytes.NewReader(body))
+	dec.DisableAllocLimit(true)
+	if err := dec.Decode(v.Interface()); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", name, err)
 	}
 	return v.Interface(), nil
@@ -130,6 +138,9 @@ func (m *Host) handleStream(s network.Stream) {
 	defer s.Close()
 	from := s.Conn().RemotePeer()
 	dec := msgpack.NewDecoder(bufio.NewReaderSize(s, 64<<10))
+	// Peers are members that know the secret: a large body is read at once
+	// into a buffer of its size rather than grown 1 MB at a time.
+	dec.DisableAllocLimit(true)
 	for {
 		env := new(Envelope)
 		if err := dec.Decode(env); err != nil {
