@@ -145,6 +145,17 @@ type FetchReply struct {
 	Missing []string `msgpack:"m,omitempty"`
 }
 
+// SizeHint: the values and a little per value.
+func (m *FetchReply) SizeHint() int { return valuesSize(m.Values) + 16*len(m.Missing) + 16 }
+
+func valuesSize(vs [][]byte) int {
+	n := 0
+	for _, v := range vs {
+		n += len(v) + 5
+	}
+	return n
+}
+
 // StoreValues puts replicas (or scattered data) into a store.
 type StoreValues struct {
 	Keys   []string `msgpack:"k"`
@@ -152,6 +163,15 @@ type StoreValues struct {
 	// Replicas asks the receiving store to copy the values on to these
 	// nodes before it answers (used by Scatter).
 	Replicas []string `msgpack:"r,omitempty"`
+}
+
+// SizeHint: the values, keys and a little more.
+func (m *StoreValues) SizeHint() int {
+	n := valuesSize(m.Values) + 16
+	for _, k := range m.Keys {
+		n += len(k) + 5
+	}
+	return n + 64*len(m.Replicas)
 }
 
 // StoreAck answers StoreValues with the nodes that hold the values.

@@ -100,12 +100,19 @@ func EncodeMessage(msg any) (string, []byte, error) {
 	if !ok {
 		return "", nil, fmt.Errorf("encode %T: %w: call mesh.RegisterMessage for it", msg, ErrUnknownMessage)
 	}
-	body, err := msgpack.Marshal(msg)
-	if err != nil {
+	var buf bytes.Buffer
+	if h, ok := msg.(SizeHinter); ok {
+		buf.Grow(h.SizeHint())
+	}
+	if err := msgpack.NewEncoder(&buf).Encode(msg); err != nil {
 		return "", nil, fmt.Errorf("encode %s: %w", name, err)
 	}
-	return name, body, nil
+	return name, buf.Bytes(), nil
 }
+
+// SizeHinter is a message that knows about how large its encoding is (one
+// carrying data): the encoder allocates that once instead of doubling.
+type SizeHinter interface{ SizeHint() int }
 
 // DecodeMessage decodes a body encoded by EncodeMessage into a new *T.
 func DecodeMessage(name string, body []byte) (any, error) {
