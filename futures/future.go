@@ -138,6 +138,11 @@ func (c *Client) fetch(ctx context.Context, where map[string][]string) (map[stri
 					}
 				}
 			}
+			if err != nil {
+				// Perhaps only its address is stale (restarted on another
+				// port): learn the members' addresses again.
+				c.refreshNow()
+			}
 			for i, k := range keys {
 				if err != nil || i >= len(reply.Values) || reply.Values[i] == nil {
 					next[k] = pending[k]
@@ -160,10 +165,15 @@ func (c *Client) fetch(ctx context.Context, where map[string][]string) (map[stri
 }
 
 // newHolders waits until the client learns holders of key other than old,
-// or that key erred.
+// or that key erred; after refetchAfter it returns the holders it knows
+// even if they are the same, to be asked again: a value recomputed after it
+// was dropped (the client's keys were released) can land on the same
+// nodes, and a holder whose address was stale is reachable once the client
+// learned the new one.
 func (c *Client) newHolders(ctx context.Context, key string, old []string) ([]string, error) {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
+	start := time.Now()
 	for {
 		c.mu.Lock()
 		st := c.states[key]
@@ -179,7 +189,7 @@ func (c *Client) newHolders(ctx context.Context, key string, old []string) ([]st
 		if ferr != nil {
 			return nil, ferr
 		}
-		if len(holders) > 0 && !slices.Equal(holders, old) {
+		if len(holders) > 0 && (!slices.Equal(holders, old) || time.Since(start) > refetchAfter) {
 			return holders, nil
 		}
 		select {
@@ -189,6 +199,10 @@ func (c *Client) newHolders(ctx context.Context, key string, old []string) ([]st
 		}
 	}
 }
+
+// refetchAfter: a fetch whose every holder failed asks them again after
+// this long, even if no new holder was announced.
+const refetchAfter = time.Second
 
 // TaskOption is an option of one task, passed among Submit's arguments
 // (like Dask's keyword arguments): Retries, Priority, Key, Pure, Resources,
