@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/meshcompute/mesh/collections/dataframe/expr"
 	"github.com/meshcompute/mesh/collections/dataframe/kernels"
 	"github.com/meshcompute/mesh/futures"
 )
@@ -163,6 +164,29 @@ func (df *DataFrame) Rename(names map[string]string) *DataFrame {
 	}
 	return df.with(Step{Op: "rename", Cols: pairs}, cols)
 }
+
+// Filter keeps the rows where pred is true (NA counts as false), e.g.
+// Filter(Col("v1").Gt(3).And(Col("id1").Contains("7"))).
+func (df *DataFrame) Filter(pred Expr) *DataFrame {
+	e := pred
+	return df.with(Step{Op: "filter", Expr: &e}, slices.Clone(df.columns))
+}
+
+// WithColumn adds the column name computed by e (or replaces it).
+func (df *DataFrame) WithColumn(name string, e Expr) *DataFrame {
+	cols := slices.Clone(df.columns)
+	if !slices.Contains(cols, name) {
+		cols = append(cols, name)
+	}
+	return df.with(Step{Op: "with", Expr: &e, Name: name}, cols)
+}
+
+// Expr is a column expression (package expr): Col, Lit and their methods.
+type Expr = expr.Expr
+
+// Col refers to a column; Lit is a literal.
+func Col(name string) Expr { return expr.Col(name) }
+func Lit(v any) Expr       { return expr.Lit(v) }
 
 // GroupBy starts a group-by on key columns; NA keys form their own group
 // (pandas' dropna=False).

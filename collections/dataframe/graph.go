@@ -180,6 +180,19 @@ func neededColumns(names []string, steps []Step) []string {
 				}
 			}
 			need = next
+		case "filter":
+			if need != nil {
+				for _, c := range s.Expr.Columns() {
+					need[c] = true
+				}
+			}
+		case "with":
+			if need != nil {
+				delete(need, s.Name)
+				for _, c := range s.Expr.Columns() {
+					need[c] = true
+				}
+			}
 		case "rename":
 			if need != nil {
 				for j := 0; j+1 < len(s.Cols); j += 2 {

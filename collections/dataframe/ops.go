@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/meshcompute/mesh/collections/dataframe/expr"
 	"github.com/meshcompute/mesh/collections/dataframe/kernels"
 	"github.com/meshcompute/mesh/futures"
 )
@@ -98,6 +99,25 @@ func applyStep(rec arrow.RecordBatch, s Step) (arrow.RecordBatch, error) {
 			}
 		}
 		return array.NewRecordBatch(arrow.NewSchema(fields, nil), rec.Columns(), rec.NumRows()), nil
+	case "filter":
+		return expr.Filter(mem, rec, *s.Expr)
+	case "with":
+		names := columnNames(rec.Schema())
+		exprs := make([]expr.Expr, 0, len(names)+1)
+		replaced := false
+		for i, n := range names {
+			if n == s.Name {
+				exprs = append(exprs, *s.Expr)
+				replaced = true
+				continue
+			}
+			exprs = append(exprs, expr.Col(names[i]))
+		}
+		if !replaced {
+			names = append(names, s.Name)
+			exprs = append(exprs, *s.Expr)
+		}
+		return expr.Project(mem, rec, names, exprs)
 	case "groupby-partial":
 		return kernels.GroupByPartial(mem, rec, s.Keys, s.Aggs)
 	case "head":

@@ -1,6 +1,7 @@
 package dataframe
 
 import (
+	"github.com/meshcompute/mesh/collections/dataframe/expr"
 	"github.com/meshcompute/mesh/collections/dataframe/kernels"
 	"github.com/meshcompute/mesh/futures"
 )
@@ -60,12 +61,15 @@ type groupByNode struct {
 
 // Step is one per-partition operation.
 type Step struct {
-	Op string `msgpack:"op"` // select, drop, rename, groupby-partial, head, len
+	Op string `msgpack:"op"` // select, drop, rename, filter, with, groupby-partial, head, len
 	// select/drop: columns; rename: pairs old, new, ...
 	Cols []string      `msgpack:"cols,omitempty"`
 	Keys []string      `msgpack:"keys,omitempty"`
 	Aggs []kernels.Agg `msgpack:"aggs,omitempty"`
 	N    int64         `msgpack:"n,omitempty"`
+	// filter: the predicate; with: the new column's expression (Name).
+	Expr *expr.Expr `msgpack:"expr,omitempty"`
+	Name string     `msgpack:"name,omitempty"`
 }
 
 // PartTask is what one partition task runs: a source (a CSV range, or the
