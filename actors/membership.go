@@ -218,6 +218,12 @@ func (a *membership) reconcile(ctx actor.Context) {
 		silent := now.Sub(a.seen(id))
 		recent := a.lastSeen[id].After(a.since) && silent < a.n.cfg.DeadAfter/2
 		plan.healthy[id] = recent
+		if mem.State == consensus.Alive {
+			// A member that (re)joined is silent only from then on:
+			// admit records it alive before the detector has heard from
+			// it, and the next round must not mark it dead again at once.
+			silent = min(silent, now.Sub(mem.Changed))
+		}
 		switch {
 		case mem.State == consensus.Alive && silent > a.n.cfg.DeadAfter:
 			plan.dead = append(plan.dead, id)

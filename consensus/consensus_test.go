@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -801,4 +802,58 @@ func TestOpenCorruptLog(t *testing.T) {
 	if err := node.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// CaughtUp: the leader tells whether a member's log holds the latest
+// configuration; a member down while the configuration changed is not,
+// until it is back and has caught up.
+func TestCaughtUp(t *testing.T) {
+	secret := newSecret(t)
+	base := t.TempDir()
+	n0 := startNode(t, filepath.Join(base, "n0"), secret)
+	n1 := startNode(t, filepath.Join(base, "n1"), secret)
+	n2 := startNode(t, filepath.Join(base, "n2"), secret)
+	introduce(t, n0, n1, n2)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n0.node.Bootstrap(ctx, 3); err != nil {
+		t.Fatalf("Bootstrap: %v", err)
+	}
+	caughtUp := func(n *testNode, want bool) func() error {
+		return func() error {
+			if got := n0.node.CaughtUp(n.id()); got != want {
+				return fmt.Errorf("CaughtUp(%s) = %v, want %v", n.dir, got, want)
+			}
+			return nil
+		}
+	}
+	if n0.node.CaughtUp(n1.id()) {
+		t.Error("a member not in the configuration is caught up")
+	}
+	if err := n0.node.AddNonvoter(n1.id(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "n1 caught up", caughtUp(n1, true))
+	if n1.node.CaughtUp(n0.id()) {
+		t.Error("CaughtUp answered true on a follower")
+	}
+
+	// n1 is down while the configuration changes.
+	dir1 := n1.dir
+	n1.close(t)
+	if err := n0.node.AddNonvoter(n2.id(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "n2 caught up", caughtUp(n2, true))
+	if err := caughtUp(n1, false)(); err != nil {
+		t.Errorf("a member down during a change of the configuration: %v", err)
+	}
+
+	n1 = startNode(t, dir1, secret)
+	introduce(t, n0, n1)
+	eventually(t, 15*time.Second, "n1 caught up after its restart", caughtUp(n1, true))
+	if err := n0.node.AddVoter(n1.id(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "n1 caught up with its promotion", caughtUp(n1, true))
 }

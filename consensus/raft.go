@@ -56,9 +56,14 @@ type Node struct {
 	store     *raftboltdb.BoltStore
 	transport *raft.NetworkTransport
 	layer     *streamLayer
+	acked     *ackTracker
 	notify    chan bool
-	id        raft.ServerID
-	log       *slog.Logger
+	// cfgTerm, cfgIndex: see configIndex.
+	cfgMu    sync.Mutex
+	cfgTerm  uint64
+	cfgIndex uint64
+	id       raft.ServerID
+	log      *slog.Logger
 	// closing is closed when Close begins: waits on raft futures end.
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -126,20 +131,77 @@ func Open(cfg Config) (*Node, error) {
 	// flight per follower — gigabytes when a follower lags — so replicate
 	// one bounded request at a time instead.
 	rc.MaxAppendEntries = 16
-	r, err := raft.NewRaft(rc, f, store, store, snaps, noPipeline{transport})
+	acked := &ackTracker{by: map[raft.ServerID]ack{}}
+	r, err := raft.NewRaft(rc, f, store, store, snaps, noPipeline{transport, acked})
 	if err != nil {
 		transport.Close()
 		store.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	return &Node{r: r, fsm: f, store: store, transport: transport, layer: layer, notify: notify, id: rc.LocalID, log: log, closing: make(chan struct{})}, nil
+	return &Node{r: r, fsm: f, store: store, transport: transport, layer: layer, acked: acked, notify: notify, id: rc.LocalID, log: log, closing: make(chan struct{})}, nil
 }
 
 // noPipeline is the network transport without AppendEntries pipelining.
-type noPipeline struct{ *raft.NetworkTransport }
+// On the leader it also records, per follower, the last log index the
+// follower acknowledged holding (see Node.CaughtUp): raft keeps that to
+// itself.
+type noPipeline struct {
+	*raft.NetworkTransport
+	acked *ackTracker
+}
 
 func (noPipeline) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
 	return nil, raft.ErrPipelineReplicationNotSupported
+}
+
+func (t noPipeline) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	err := t.NetworkTransport.AppendEntries(id, target, args, resp)
+	if err == nil && resp.Success {
+		// The follower's log now matches ours through the last entry sent
+		// (or through PrevLogEntry when none was: a probe or a heartbeat,
+		// whose PrevLogEntry is 0).
+		last := args.PrevLogEntry
+		if k := len(args.Entries); k > 0 {
+			last = args.Entries[k-1].Index
+		}
+		t.acked.record(id, args.Term, last)
+	}
+	return err
+}
+
+func (t noPipeline) InstallSnapshot(id raft.ServerID, target raft.ServerAddress, args *raft.InstallSnapshotRequest, resp *raft.InstallSnapshotResponse, data io.Reader) error {
+	err := t.NetworkTransport.InstallSnapshot(id, target, args, resp, data)
+	if err == nil && resp.Success {
+		t.acked.record(id, args.Term, args.LastLogIndex)
+	}
+	return err
+}
+
+// ackTracker holds, per follower, the highest log index it acknowledged in
+// a leader's term.
+type ackTracker struct {
+	mu sync.Mutex
+	by map[raft.ServerID]ack
+}
+
+type ack struct{ term, index uint64 }
+
+func (a *ackTracker) record(id raft.ServerID, term, index uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cur, ok := a.by[id]; !ok || term > cur.term || (term == cur.term && index > cur.index) {
+		a.by[id] = ack{term, index}
+	}
+}
+
+// index is what id acknowledged to this node as leader of term (0: nothing).
+func (a *ackTracker) index(id raft.ServerID, term uint64) uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cur, ok := a.by[id]; ok && cur.term == term {
+		return cur.index
+	}
+	return 0
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -280,24 +342,84 @@ func (n *Node) Servers() ([]Server, error) {
 	return out, nil
 }
 
-// AddVoter adds or promotes a member to voter.
+// CaughtUp reports, on the leader, whether the member's Raft log holds the
+// latest configuration (it acknowledged that entry, or a later one, in this
+// term). Only such a member may become a voter: raft refuses a vote to a
+// candidate that is not a voter in the voter's own latest configuration, so
+// a voter whose log lags behind a change of the voter set can refuse its
+// vote to the voters that remain when the leader dies, and no one is
+// elected (see AddVoter).
+func (n *Node) CaughtUp(id string) bool {
+	if n.r.State() != raft.Leader {
+		return false
+	}
+	term := n.r.CurrentTerm()
+	acked := n.acked.index(raft.ServerID(id), term)
+	return acked > 0 && acked >= n.configIndex(term, 0)
+}
+
+// configIndex returns a bound on the index of the latest configuration
+// entry while this node leads in term (raft does not expose the index:
+// GetConfiguration's is always 0): the last log index when first asked in
+// the term, which covers every configuration entry of earlier leaders,
+// raised to the index of every change this node makes (changed, when not
+// 0).
+func (n *Node) configIndex(term, changed uint64) uint64 {
+	n.cfgMu.Lock()
+	defer n.cfgMu.Unlock()
+	if n.cfgTerm != term {
+		n.cfgTerm, n.cfgIndex = term, n.r.LastIndex()
+	}
+	n.cfgIndex = max(n.cfgIndex, changed)
+	return n.cfgIndex
+}
+
+// configChange waits for a change of the configuration and notes its index.
+func (n *Node) configChange(what string, f raft.IndexFuture) error {
+	term := n.r.CurrentTerm()
+	if err := n.wait(f); err != nil {
+		return wrapRaftErr(what, err)
+	}
+	n.configIndex(term, f.Index())
+	return nil
+}
+
+// WaitCaughtUp waits until CaughtUp(id) or ctx ends, and reports which.
+func (n *Node) WaitCaughtUp(ctx context.Context, id string) bool {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !n.CaughtUp(id) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-n.closing:
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
+
+// AddVoter adds or promotes a member to voter. Call it only for a member
+// that is CaughtUp: raft adds the voter at once, without waiting for its
+// log to catch up.
 func (n *Node) AddVoter(id string, timeout time.Duration) error {
-	return wrapRaftErr("add voter "+id, n.wait(n.r.AddVoter(raft.ServerID(id), raft.ServerAddress(id), 0, timeout)))
+	return n.configChange("add voter "+id, n.r.AddVoter(raft.ServerID(id), raft.ServerAddress(id), 0, timeout))
 }
 
 // AddNonvoter adds a member that replicates the log but does not vote.
 func (n *Node) AddNonvoter(id string, timeout time.Duration) error {
-	return wrapRaftErr("add nonvoter "+id, n.wait(n.r.AddNonvoter(raft.ServerID(id), raft.ServerAddress(id), 0, timeout)))
+	return n.configChange("add nonvoter "+id, n.r.AddNonvoter(raft.ServerID(id), raft.ServerAddress(id), 0, timeout))
 }
 
 // DemoteVoter keeps a member in the configuration without a vote.
 func (n *Node) DemoteVoter(id string, timeout time.Duration) error {
-	return wrapRaftErr("demote "+id, n.wait(n.r.DemoteVoter(raft.ServerID(id), 0, timeout)))
+	return n.configChange("demote "+id, n.r.DemoteVoter(raft.ServerID(id), 0, timeout))
 }
 
 // RemoveServer removes a member from the configuration.
 func (n *Node) RemoveServer(id string, timeout time.Duration) error {
-	return wrapRaftErr("remove "+id, n.wait(n.r.RemoveServer(raft.ServerID(id), 0, timeout)))
+	return n.configChange("remove "+id, n.r.RemoveServer(raft.ServerID(id), 0, timeout))
 }
 
 // TransferLeadership hands leadership to another voter and waits for it.
