@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"github.com/libp2p/go-libp2p/core/network"
+
 	"bytes"
 	"context"
 	"errors"
@@ -166,6 +168,36 @@ func TestRequestToGonePeerFailsFast(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A request in flight when its peer's connection is lost fails at once,
+// not at its timeout (a worker fetching from a node that died).
+func TestRequestInFlightFailsWhenPeerDies(t *testing.T) {
+	nodes, _ := startMesh(t, 2)
+	a, b := nodes[0], nodes[1]
+	// The supervisor ignores a Pong: no reply will come.
+	call, err := a.Remote().Start(a.Remote().PID(b.ID(), SupervisorID), &Pong{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "a connection to b", func() error {
+		if a.host.Network().Connectedness(b.ID()) != network.Connected {
+			return fmt.Errorf("not connected")
+		}
+		return nil
+	})
+	b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = call.Wait(ctx)
+	var er *ErrorReply
+	if !errors.As(err, &er) || er.Code != CodeUnreachable {
+		t.Fatalf("got %v after %v, want an ErrorReply %s", err, time.Since(start), CodeUnreachable)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("failed after %v: at the timeout, not when the connection was lost", d)
+	}
 }
 
 func TestRequestWithoutReplyTimesOut(t *testing.T) {

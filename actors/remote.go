@@ -27,17 +27,33 @@ type Remote struct {
 	// procs caches the process for each remote address: decoding a peer ID
 	// on every message costs more than the rest of the send.
 	procs sync.Map // string -> *remoteProcess
+	// calls waiting for a reply from each peer: failed at once when the
+	// connection to that peer is lost, rather than at their timeout.
+	callsMu sync.Mutex
+	calls   map[string]map[*replyProcess]struct{}
 }
 
 // NewRemote wires sys to host. Call it before spawning any actor, so that
 // local PIDs carry this node's peer ID as their address.
 func NewRemote(sys *actor.ActorSystem, host *mesh.Host, log *slog.Logger) *Remote {
-	r := &Remote{sys: sys, host: host, self: host.ID().String(), log: log}
+	r := &Remote{sys: sys, host: host, self: host.ID().String(), log: log, calls: map[string]map[*replyProcess]struct{}{}}
 	sys.ProcessRegistry.Address = r.self
 	sys.ProcessRegistry.RegisterAddressResolver(r.resolve)
 	host.SetHandler(r.deliver)
 	host.SetDropHandler(r.undeliverable)
+	host.OnDisconnect(r.disconnected)
 	return r
+}
+
+// disconnected fails the calls waiting on a peer the host lost.
+func (r *Remote) disconnected(p peer.ID) {
+	r.callsMu.Lock()
+	waiting := r.calls[p.String()]
+	delete(r.calls, p.String())
+	r.callsMu.Unlock()
+	for rp := range waiting {
+		rp.SendUserMessage(nil, &ErrorReply{Code: CodeUnreachable, Message: fmt.Sprintf("node %s: connection lost while waiting for its answer", p)})
+	}
 }
 
 // PID names the actor with the given id on node p.
@@ -151,6 +167,16 @@ func (r *Remote) Start(target *actor.PID, msg any) (*Call, error) {
 	if !ok {
 		return nil, errors.New("reply id collision")
 	}
+	if target.Address != r.self {
+		r.callsMu.Lock()
+		m := r.calls[target.Address]
+		if m == nil {
+			m = map[*replyProcess]struct{}{}
+			r.calls[target.Address] = m
+		}
+		m[p] = struct{}{}
+		r.callsMu.Unlock()
+	}
 	r.sys.Root.RequestWithCustomSender(target, msg, self)
 	return &Call{r: r, p: p, self: self, target: target, msg: msg}, nil
 }
@@ -159,6 +185,16 @@ func (r *Remote) Start(target *actor.PID, msg any) (*Call, error) {
 // error. Wait once per call.
 func (c *Call) Wait(ctx context.Context) (any, error) {
 	defer c.r.sys.ProcessRegistry.Remove(c.self)
+	defer func() {
+		c.r.callsMu.Lock()
+		if m := c.r.calls[c.target.Address]; m != nil {
+			delete(m, c.p)
+			if len(m) == 0 {
+				delete(c.r.calls, c.target.Address)
+			}
+		}
+		c.r.callsMu.Unlock()
+	}()
 	select {
 	case reply := <-c.p.ch:
 		if e, ok := reply.(*ErrorReply); ok {

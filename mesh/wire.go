@@ -296,6 +296,17 @@ func (m *Host) runOutbound(o *outbound) {
 // SetDropHandler installs the function told about envelopes that could not
 // be delivered (the peer could not be reached or the write failed), so that
 // requests waiting for replies can fail at once instead of timing out.
+// OnDisconnect calls fn (on its own goroutine) whenever the host loses its
+// last connection to a peer: messages in flight to it will get no answer.
+func (m *Host) OnDisconnect(fn func(p peer.ID)) {
+	m.h.Network().Notify(&network.NotifyBundle{DisconnectedF: func(n network.Network, c network.Conn) {
+		p := c.RemotePeer()
+		if n.Connectedness(p) != network.Connected {
+			go fn(p)
+		}
+	}})
+}
+
 func (m *Host) SetDropHandler(fn func(to peer.ID, env *Envelope, err error)) {
 	m.mu.Lock()
 	m.onDrop = fn
