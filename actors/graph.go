@@ -126,6 +126,27 @@ type graph struct {
 	// (their holdings may bring missing values back).
 	joined []string
 	now    func() time.Time
+	// orphans: values a worker holds that the graph does not know (yet):
+	// a new leader may hear of a Scatter or a submission after the
+	// holdings. Dropped if still unknown after missingGrace.
+	orphans map[string]orphan
+}
+
+type orphan struct {
+	holders []string
+	since   time.Time
+}
+
+// orphan records a held value the graph does not know.
+func (g *graph) orphan(key, worker string) {
+	o := g.orphans[key]
+	if o.since.IsZero() {
+		o.since = g.now()
+	}
+	if !slices.Contains(o.holders, worker) {
+		o.holders = append(o.holders, worker)
+	}
+	g.orphans[key] = o
 }
 
 // missingGrace: how long a scattered value with no live holder waits for
@@ -148,7 +169,7 @@ func newGraph(replicas int, validate func(*consensus.TaskSpec) *TaskFailure) *gr
 		replicas = 1
 	}
 	g := &graph{tasks: map[string]*stask{}, workers: map[string]*sworker{}, replicas: replicas, validate: validate,
-		missing: map[*stask]time.Time{}, now: time.Now}
+		missing: map[*stask]time.Time{}, now: time.Now, orphans: map[string]orphan{}}
 	g.pending = newEffects()
 	return g
 }
@@ -173,9 +194,44 @@ func (g *graph) submit(client string, specs []consensus.TaskSpec, want []string,
 		if t == nil {
 			t = &stask{spec: consensus.TaskSpec{Key: d.Key}, data: true, heapIndex: -1}
 			g.tasks[d.Key] = t
+			t.state, t.holders, t.size = tsMemory, slices.Clone(d.Holders), d.Size
+			if o, ok := g.orphans[d.Key]; ok {
+				for _, h := range o.holders {
+					if !slices.Contains(t.holders, h) {
+						t.holders = append(t.holders, h)
+					}
+				}
+				delete(g.orphans, d.Key)
+			}
+			g.pruneHolders(t)
+			if len(t.holders) == 0 {
+				g.lost(t)
+			}
+			continue
 		}
-		t.state, t.holders, t.size, t.failure = tsMemory, slices.Clone(d.Holders), d.Size, nil
-		g.pruneHolders(t)
+		// Known already (a client registers its scattered inputs again with
+		// the tasks that read them): add holders it did not know; bring a
+		// value that was missing back.
+		switch t.state {
+		case tsMemory:
+			for _, h := range d.Holders {
+				if g.workers[h] != nil && !slices.Contains(t.holders, h) {
+					t.holders = append(t.holders, h)
+				}
+			}
+		case tsErred:
+			// Scattered again after it was lost: the value is back.
+			if holders := slices.DeleteFunc(slices.Clone(d.Holders), func(h string) bool { return g.workers[h] == nil }); t.data && len(holders) > 0 {
+				t.state, t.holders, t.size, t.failure = tsMemory, holders, d.Size, nil
+			}
+		case tsWaiting, tsReleased:
+			holders := slices.DeleteFunc(slices.Clone(d.Holders), func(h string) bool { return g.workers[h] == nil })
+			if t.data && len(holders) > 0 {
+				delete(g.missing, t)
+				t.waitingOn = 0
+				g.complete(t, holders, d.Size)
+			}
+		}
 	}
 	var rejected []KeyFailure
 	var fresh []*stask
@@ -209,6 +265,17 @@ func (g *graph) submit(client string, specs []consensus.TaskSpec, want []string,
 		}
 		if t.state == tsErred {
 			continue
+		}
+		if o, ok := g.orphans[spec.Key]; ok {
+			// A worker already holds its value (computed before a leader
+			// change that the submission's replication did not outlive).
+			delete(g.orphans, spec.Key)
+			t.state, t.holders = tsMemory, slices.Clone(o.holders)
+			g.pruneHolders(t)
+			if len(t.holders) > 0 {
+				continue
+			}
+			t.state = tsWaiting
 		}
 		fresh = append(fresh, t)
 	}
@@ -520,7 +587,7 @@ func (g *graph) restore(records map[string]consensus.TaskRecord, holdings []*Hol
 		for i, k := range h.Keys {
 			t := g.tasks[k]
 			if t == nil {
-				g.pending.drops[h.Worker] = append(g.pending.drops[h.Worker], k)
+				g.orphan(k, h.Worker)
 				continue
 			}
 			t.state = tsMemory
@@ -848,6 +915,17 @@ func (g *graph) lost(t *stask) {
 // expireMissing errs the scattered values that found no holder within
 // missingGrace, and their dependants.
 func (g *graph) expireMissing(now time.Time) {
+	for k, o := range g.orphans {
+		if now.Sub(o.since) < missingGrace {
+			continue
+		}
+		delete(g.orphans, k)
+		if g.tasks[k] == nil {
+			for _, h := range o.holders {
+				g.pending.drops[h] = append(g.pending.drops[h], k)
+			}
+		}
+	}
 	for t, since := range g.missing {
 		if now.Sub(since) < missingGrace {
 			continue
@@ -877,7 +955,7 @@ func (g *graph) holdings(h *Holdings) {
 	for i, k := range h.Keys {
 		t := g.tasks[k]
 		if t == nil {
-			g.pending.drops[h.Worker] = append(g.pending.drops[h.Worker], k)
+			g.orphan(k, h.Worker)
 			continue
 		}
 		size := int64(0)

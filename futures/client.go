@@ -137,6 +137,9 @@ type state struct {
 	value   []byte // the encoded value, when it came inline with the update
 	// watchers are told when the key finishes (AsCompleted), each once.
 	watchers []chan<- *state
+	// lineage: the specs of the graph it was computed in that the client
+	// does not hold (Compute), for resubmission to a new leader.
+	lineage map[string]consensus.TaskSpec
 }
 
 // finishLocked marks st finished and tells its watchers. Caller holds c.mu.
@@ -571,6 +574,7 @@ func (c *Client) resubmit(keys []string) error {
 	var data []actors.DataItem
 	seen := map[string]bool{}
 	var visit func(k string)
+	lineage := map[string]consensus.TaskSpec{}
 	visit = func(k string) {
 		if seen[k] {
 			return
@@ -582,12 +586,22 @@ func (c *Client) resubmit(keys []string) error {
 		}
 		spec, ok := c.specs[k]
 		if !ok {
+			spec, ok = lineage[k]
+		}
+		if !ok {
 			return
 		}
 		for _, dk := range spec.Deps() {
 			visit(dk)
 		}
 		specs = append(specs, spec)
+	}
+	for _, k := range keys {
+		if st := c.states[k]; st != nil {
+			for lk, ls := range st.lineage {
+				lineage[lk] = ls
+			}
+		}
 	}
 	for _, k := range keys {
 		visit(k)

@@ -371,9 +371,20 @@ func (c *Client) submitGraph(ctx context.Context, specs []consensus.TaskSpec, wa
 		fs[i] = c.ref(k)
 		wanted[k] = true
 	}
+	var lineage map[string]consensus.TaskSpec
 	for _, s := range specs {
 		if wanted[s.Key] {
 			c.specs[s.Key] = s
+		} else {
+			if lineage == nil {
+				lineage = map[string]consensus.TaskSpec{}
+			}
+			lineage[s.Key] = s
+		}
+	}
+	if lineage != nil {
+		for _, f := range fs {
+			f.st.lineage = lineage
 		}
 	}
 	c.mu.Unlock()
@@ -465,7 +476,7 @@ func (c *Client) flushQueue() error {
 				keys = append(keys, specs[i].Key)
 			}
 		}
-		msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs[:n], Want: keys}
+		msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs[:n], Want: keys, Data: c.scatteredInputs(specs[:n])}
 		if err := c.startSubmit(leader, msg); err != nil {
 			var all []string
 			for i := range specs {
@@ -479,6 +490,32 @@ func (c *Client) flushQueue() error {
 		specs, want = specs[n:], want[n:]
 	}
 	return nil
+}
+
+// scatteredInputs are the scattered values the specs read, registered
+// again with them: a leader that died right after acknowledging a Scatter
+// may not have replicated it, and its successor must not meet a task whose
+// input it has never heard of. The scheduler keeps what it knows better.
+func (c *Client) scatteredInputs(specs []consensus.TaskSpec) []actors.DataItem {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.data) == 0 {
+		return nil
+	}
+	var out []actors.DataItem
+	seen := map[string]bool{}
+	for i := range specs {
+		for _, a := range specs[i].Args {
+			if a.Ref == "" || seen[a.Ref] {
+				continue
+			}
+			if d, ok := c.data[a.Ref]; ok {
+				seen[a.Ref] = true
+				out = append(out, d)
+			}
+		}
+	}
+	return out
 }
 
 // submitChunk bounds the tasks of one submission message.
@@ -743,6 +780,26 @@ func (c *Client) Scatter(ctx context.Context, values []any) ([]*Future, error) {
 	if !ok {
 		return nil, fmt.Errorf("scatter: unexpected reply %T", r)
 	}
+	// The copy failed (its node died meanwhile, say): make another from
+	// here, on each other member in turn, until the values have two.
+	holders := slices.Clone(ack.Holders)
+	for i := 1; len(holders) < min(2, len(alive)) && i < len(alive); i++ {
+		other := alive[(first+i)%len(alive)]
+		if slices.Contains(holders, other) {
+			continue
+		}
+		op, err := peer.Decode(other)
+		if err != nil {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err = c.conn.Request(rctx, op, actors.StoreID, &actors.StoreValues{Keys: keys, Values: enc})
+		cancel()
+		if err == nil {
+			holders = append(holders, other)
+		}
+	}
+	ack = &actors.StoreAck{Holders: holders}
 	items := make([]actors.DataItem, len(keys))
 	for i, k := range keys {
 		items[i] = actors.DataItem{Key: k, Holders: ack.Holders, Size: int64(len(enc[i]))}

@@ -60,9 +60,8 @@ func isFutureArg(args []any, key string) bool {
 func (g *Graph) Len() int { return len(g.specs) }
 
 // Compute submits the graph and returns futures of the outputs, in order.
-// The client does not keep the graph's other tasks: a leader change in the
-// instant before the submission is replicated loses them, and the outputs
-// then err (the replicated graph covers every later moment).
+// The outputs keep the graph's other specs (their lineage) while they are
+// held, so that a new leader is given the whole graph again if it needs it.
 func (c *Client) Compute(ctx context.Context, g *Graph, outputs ...Ref) ([]*Future, error) {
 	for _, r := range outputs {
 		if !g.seen[r.key] {

@@ -285,6 +285,39 @@ func (df *DataFrame) Release(ctx context.Context, c *futures.Client) error {
 	return err
 }
 
+// Submit starts computing the plan and returns the futures of its output
+// partitions, in order, without waiting (Dask's client.compute): Collect
+// turns them into a record; Release them when done.
+func (df *DataFrame) Submit(ctx context.Context, c *futures.Client) ([]*futures.Future, error) {
+	return build(ctx, c, df.plan)
+}
+
+// Collect waits for partitions submitted by Submit and returns them as one
+// record batch (the caller releases it).
+func Collect(ctx context.Context, c *futures.Client, parts []*futures.Future) (arrow.RecordBatch, error) {
+	vals, err := futures.GatherAs[[]byte](ctx, c, parts)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]arrow.RecordBatch, 0, len(vals))
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	for _, v := range vals {
+		r, err := decodePart(v)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("dataframe: no partitions")
+	}
+	return kernels.Concat(mem, recs)
+}
+
 // Compute runs the plan and returns the result as one table, partitions in
 // order. The caller releases the table.
 func (df *DataFrame) Compute(ctx context.Context, c *futures.Client) (arrow.Table, error) {

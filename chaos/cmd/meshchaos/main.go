@@ -36,6 +36,7 @@ func run() int {
 		keep    = flag.Bool("keep", false, "keep the nodes' data dirs and logs (printed)")
 		quiet   = flag.Bool("q", false, "do not print progress lines")
 		list    = flag.Bool("list", false, "list the scenarios and exit")
+		dframe  = flag.Bool("dataframe", os.Getenv("CHAOS_DATAFRAME") == "1", "add the DataFrame workload (persist + group-by) to every round")
 	)
 	flag.Parse()
 	if *list {
@@ -96,7 +97,7 @@ func run() int {
 		}
 		bound := 2 * time.Minute
 		sctx, cancel := context.WithTimeout(ctx, *soak+10*time.Minute)
-		r := chaos.Run(sctx, sc, chaos.Options{Binary: bin, Seed: seed, Short: *short, Soak: *soak, Logf: logf, Bound: bound, Keep: *keep})
+		r := chaos.Run(sctx, sc, chaos.Options{Binary: bin, Seed: seed, Short: *short, Soak: *soak, Logf: logf, Bound: bound, Keep: *keep, DataFrame: *dframe})
 		cancel()
 		reports = append(reports, r)
 		switch {
