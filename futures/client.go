@@ -455,9 +455,12 @@ func (c *Client) watchLeader() {
 				c.log.Warn("leader changed while this client was out of touch with the mesh; asking the new leader again for every future",
 					"leader", leader, "term", term, "silent", silent.Round(time.Millisecond), "futures", held)
 				owed = resendAll
-			} else if len(pending) > 0 {
-				c.log.Info("leader changed; resubmitting pending work", "leader", leader, "pending", len(pending))
-				owed = max(owed, resendPending)
+			} else if held > 0 {
+				// Every held future, finished ones too: the old leader may
+				// have run a task whose submission it never replicated, and
+				// its successor would drop the value as unknown.
+				c.log.Info("leader changed; giving the new leader every future again", "leader", leader, "pending", len(pending), "futures", held)
+				owed = resendAll
 			}
 			known, knownTerm = leader, term
 		}
