@@ -221,11 +221,11 @@ func (g *graph) submit(client string, specs []consensus.TaskSpec, want []string,
 			}
 		case tsErred:
 			// Scattered again after it was lost: the value is back.
-			if holders := slices.DeleteFunc(slices.Clone(d.Holders), func(h string) bool { return g.workers[h] == nil }); t.data && len(holders) > 0 {
+			if holders := g.live(d.Holders); t.data && len(holders) > 0 {
 				t.state, t.holders, t.size, t.failure = tsMemory, holders, d.Size, nil
 			}
 		case tsWaiting, tsReleased:
-			holders := slices.DeleteFunc(slices.Clone(d.Holders), func(h string) bool { return g.workers[h] == nil })
+			holders := g.live(d.Holders)
 			if t.data && len(holders) > 0 {
 				delete(g.missing, t)
 				t.waitingOn = 0
@@ -630,6 +630,11 @@ func (g *graph) restore(records map[string]consensus.TaskRecord, holdings []*Hol
 		}
 	}
 	g.fill()
+}
+
+// live returns the ids that are live workers (a new slice).
+func (g *graph) live(ids []string) []string {
+	return slices.DeleteFunc(slices.Clone(ids), func(h string) bool { return g.workers[h] == nil })
 }
 
 // pruneHolders drops holders that are not live workers.

@@ -426,8 +426,9 @@ func (c *Client) watchLeader() {
 		lastBeat     time.Time
 		// heard: when the scheduler last answered this client.
 		heard = time.Now()
-		// owed: what the scheduler must be sent again, until it takes it.
-		owed resend
+		// owed: every held future must be sent to the scheduler again,
+		// until it takes them.
+		owed bool
 	)
 	c.mu.Lock()
 	known, knownTerm := c.leader, c.term
@@ -454,26 +455,23 @@ func (c *Client) watchLeader() {
 				// and cannot say so any more: want everything again.
 				c.log.Warn("leader changed while this client was out of touch with the mesh; asking the new leader again for every future",
 					"leader", leader, "term", term, "silent", silent.Round(time.Millisecond), "futures", held)
-				owed = resendAll
+				owed = true
 			} else if held > 0 {
 				// Every held future, finished ones too: the old leader may
 				// have run a task whose submission it never replicated, and
 				// its successor would drop the value as unknown.
 				c.log.Info("leader changed; giving the new leader every future again", "leader", leader, "pending", len(pending), "futures", held)
-				owed = resendAll
+				owed = true
 			}
 			known, knownTerm = leader, term
 		}
-		if owed != resendNone {
-			keys := pending
-			if owed == resendAll {
-				keys = c.heldKeys()
-			}
+		if owed {
+			keys := c.heldKeys()
 			if err := c.resubmit(keys); err != nil {
 				c.log.Warn("could not give the scheduler this client's futures again; retrying", "futures", len(keys), "err", err)
 				continue
 			}
-			owed, heard, stalledSince = resendNone, time.Now(), time.Now()
+			owed, heard, stalledSince = false, time.Now(), time.Now()
 			continue
 		}
 		if len(pending) == 0 {
@@ -508,7 +506,7 @@ func (c *Client) watchLeader() {
 				// client timeout and released everything: want it all
 				// again (finished values are recomputed if dropped).
 				c.log.Warn("the scheduler had given this client up (silent past its client timeout); asking again for every future", "futures", held)
-				owed = resendAll
+				owed = true
 			}
 			continue
 		}
@@ -523,15 +521,6 @@ func (c *Client) watchLeader() {
 		// to a busy scheduler would only bury it deeper.
 	}
 }
-
-// resend is what watchLeader owes the scheduler.
-type resend int
-
-const (
-	resendNone    resend = iota
-	resendPending        // the pending futures' tasks (a new leader)
-	resendAll            // every future's (the client's keys were released)
-)
 
 // heldKeys lists every key the client holds a future of.
 func (c *Client) heldKeys() []string {

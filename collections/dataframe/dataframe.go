@@ -295,23 +295,15 @@ func (df *DataFrame) Submit(ctx context.Context, c *futures.Client) ([]*futures.
 // Collect waits for partitions submitted by Submit and returns them as one
 // record batch (the caller releases it).
 func Collect(ctx context.Context, c *futures.Client, parts []*futures.Future) (arrow.RecordBatch, error) {
-	vals, err := futures.GatherAs[[]byte](ctx, c, parts)
+	recs, err := gather(ctx, c, parts)
 	if err != nil {
 		return nil, err
 	}
-	recs := make([]arrow.RecordBatch, 0, len(vals))
 	defer func() {
 		for _, r := range recs {
 			r.Release()
 		}
 	}()
-	for _, v := range vals {
-		r, err := decodePart(v)
-		if err != nil {
-			return nil, err
-		}
-		recs = append(recs, r)
-	}
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("dataframe: no partitions")
 	}
@@ -360,6 +352,12 @@ func (df *DataFrame) computeRecords(ctx context.Context, c *futures.Client) ([]a
 			c.Release(context.WithoutCancel(ctx), fs...)
 		}
 	}()
+	return gather(ctx, c, fs)
+}
+
+// gather fetches partitions and decodes them, in order (the caller
+// releases them).
+func gather(ctx context.Context, c *futures.Client, fs []*futures.Future) ([]arrow.RecordBatch, error) {
 	vals, err := futures.GatherAs[[]byte](ctx, c, fs)
 	if err != nil {
 		return nil, err

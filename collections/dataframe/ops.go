@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -84,7 +85,7 @@ func applyStep(rec arrow.RecordBatch, s Step) (arrow.RecordBatch, error) {
 	case "drop":
 		var keep []string
 		for _, f := range rec.Schema().Fields() {
-			if !contains(s.Cols, f.Name) {
+			if !slices.Contains(s.Cols, f.Name) {
 				keep = append(keep, f.Name)
 			}
 		}
@@ -153,15 +154,6 @@ func columnNames(s *arrow.Schema) []string {
 		out[i] = f.Name
 	}
 	return out
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // runAgg merges partial group-by states, and finalizes them when asked.

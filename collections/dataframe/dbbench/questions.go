@@ -3,6 +3,7 @@ package dbbench
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -174,7 +175,7 @@ func derive(rec arrow.RecordBatch, from []string, name string, fn func([]float64
 	var cols []arrow.Array
 	placed := false
 	for i, f := range rec.Schema().Fields() {
-		if contains(from, f.Name) {
+		if slices.Contains(from, f.Name) {
 			if !placed {
 				fields = append(fields, arrow.Field{Name: name, Type: out.DataType(), Nullable: true})
 				cols = append(cols, out)
@@ -205,13 +206,4 @@ func floatAt(a arrow.Array, r int) (float64, bool) {
 		return float64(a.Value(r)), true
 	}
 	return 0, false
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
