@@ -108,8 +108,12 @@ type Client struct {
 	term   uint64
 	// scatterNext rotates the node that takes scattered values.
 	scatterNext int
-	members     []actors.MemberStatus
-	closed      bool
+	// unregisteredScatter (tests only) skips telling the scheduler of
+	// scattered values, as when a leader acknowledged the registration
+	// and died before replicating it.
+	unregisteredScatter bool
+	members             []actors.MemberStatus
+	closed              bool
 
 	// addrs: every member's addresses as last given to the peerstore, by
 	// peer ID (the members' addresses change when they restart on another

@@ -476,7 +476,15 @@ func (c *Client) flushQueue() error {
 				keys = append(keys, specs[i].Key)
 			}
 		}
-		msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs[:n], Want: keys, Data: c.scatteredInputs(specs[:n])}
+		// The scattered inputs come wanted: this client holds their
+		// futures, and a scheduler that learns of them here only (their
+		// registration died with a leader) must not drop them once the
+		// tasks that read them are done.
+		data := c.scatteredInputs(specs[:n])
+		for _, d := range data {
+			keys = append(keys, d.Key)
+		}
+		msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs[:n], Want: keys, Data: data}
 		if err := c.startSubmit(leader, msg); err != nil {
 			var all []string
 			for i := range specs {
@@ -549,10 +557,30 @@ func (c *Client) startSubmit(leader peer.ID, msg *actors.SubmitTasks) error {
 		actx, cancel := context.WithTimeout(c.bg, time.Minute)
 		defer cancel()
 		if err := c.awaitSubmit(actx, call, msg); err != nil {
-			c.fail(msg.Want, err)
+			c.fail(wantedTasks(msg), err)
 		}
 	}()
 	return nil
+}
+
+// wantedTasks are the wanted keys of a submission's tasks: its scattered
+// inputs are wanted too, but a failed submission does not harm their
+// values.
+func wantedTasks(msg *actors.SubmitTasks) []string {
+	if len(msg.Data) == 0 {
+		return msg.Want
+	}
+	tasks := make(map[string]bool, len(msg.Tasks))
+	for i := range msg.Tasks {
+		tasks[msg.Tasks[i].Key] = true
+	}
+	var out []string
+	for _, k := range msg.Want {
+		if tasks[k] {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // awaitSubmit waits for the scheduler's answer to a submission, sending it
@@ -810,9 +838,13 @@ func (c *Client) Scatter(ctx context.Context, values []any) ([]*Future, error) {
 		fs[i] = c.ref(k)
 		c.data[k] = items[i]
 	}
+	skip := c.unregisteredScatter
 	c.mu.Unlock()
 	if err := c.flushQueue(); err != nil {
 		return nil, err
+	}
+	if skip {
+		return fs, nil
 	}
 	c.sendMu.Lock()
 	_, err = c.toScheduler(ctx, &actors.SubmitTasks{Client: c.conn.ID(), Data: items, Want: keys})

@@ -568,3 +568,36 @@ func TestGraphComputeHoldsOnlyOutputs(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A scheduler that learns of scattered values only as the inputs of a
+// task (their registration died with a leader that had acknowledged it)
+// keeps them for the client that holds their futures: they are not dropped
+// when the task that read them is done. Found by chaos kill-leader with the
+// DataFrame workload (seed 1).
+func TestScatteredInputsOfATaskStayWanted(t *testing.T) {
+	_, c := newCluster(t, 2)
+	ctx := ctxT(t)
+	c.mu.Lock()
+	c.unregisteredScatter = true
+	c.mu.Unlock()
+	fs, err := c.Scatter(ctx, []any{[]string{"a", "b", "c"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.Submit(ctx, "test.len", fs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	if err := n.Result(ctx, &got); err != nil || got != 3 {
+		t.Fatalf("len = %d, %v", got, err)
+	}
+	// The scheduler has released what nobody wanted by now (the answer
+	// came after it).
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var v []string
+	if err := fs[0].Result(fctx, &v); err != nil || !slices.Equal(v, []string{"a", "b", "c"}) {
+		t.Fatalf("scattered value after the task that read it: %v, %v", v, err)
+	}
+}
