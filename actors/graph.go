@@ -130,6 +130,12 @@ type graph struct {
 	// a new leader may hear of a Scatter or a submission after the
 	// holdings. Dropped if still unknown after missingGrace.
 	orphans map[string]orphan
+	// restored: when this graph was rebuilt by a new leader (zero for a
+	// first leader). For missingGrace after it, results of tasks the graph
+	// does not know are kept as orphans, not dropped: their submission may
+	// have died unreplicated with the old leader, and its client is about
+	// to give it again.
+	restored time.Time
 }
 
 type orphan struct {
@@ -147,6 +153,12 @@ func (g *graph) orphan(key, worker string) {
 		o.holders = append(o.holders, worker)
 	}
 	g.orphans[key] = o
+}
+
+// adopting: whether unknown results are still kept as orphans (a new
+// leader's first missingGrace).
+func (g *graph) adopting() bool {
+	return !g.restored.IsZero() && g.now().Sub(g.restored) < missingGrace
 }
 
 // missingGrace: how long a scattered value with no live holder waits for
@@ -469,7 +481,11 @@ func (g *graph) finished(worker string, results []TaskResult) {
 		if t == nil {
 			if r.Failure == nil {
 				for _, h := range r.Holders {
-					g.pending.drops[h] = append(g.pending.drops[h], r.Key)
+					if g.adopting() {
+						g.orphan(r.Key, h)
+					} else {
+						g.pending.drops[h] = append(g.pending.drops[h], r.Key)
+					}
 				}
 			}
 			continue
@@ -557,6 +573,13 @@ func (g *graph) complete(t *stask, holders []string, size int64) {
 // memory; tasks still running stay with their worker; everything else a
 // client needs is computed again (scattered values with no copy left err).
 func (g *graph) restore(records map[string]consensus.TaskRecord, holdings []*Holdings) {
+	inherited := len(records) > 0
+	for _, h := range holdings {
+		inherited = inherited || len(h.Keys) > 0 || len(h.Running) > 0
+	}
+	if inherited {
+		g.restored = g.now()
+	}
 	keys := make([]string, 0, len(records))
 	for k := range records {
 		keys = append(keys, k)

@@ -322,3 +322,51 @@ func TestGraphResourcesRestrictAndLimitPlacement(t *testing.T) {
 		t.Fatalf("tpu is %s, want queued", g.tasks["tpu"].state)
 	}
 }
+
+// A new leader keeps the results of tasks it does not know yet (their
+// submission died unreplicated with the old leader) until the client gives
+// them again, instead of dropping them and then believing in copies that
+// no longer exist. Found by chaos pause-leader with the DataFrame workload
+// (seed 6): the values of finished futures could not be fetched.
+func TestGraphNewLeaderKeepsUnknownResults(t *testing.T) {
+	clock := time.Unix(1000, 0)
+	g := newGraph(2, noValidate)
+	g.now = func() time.Time { return clock }
+	g.setWorkers(workers("w1", "w2"))
+	g.takeJoined()
+	records := map[string]consensus.TaskRecord{"old": {Spec: task("old"), Wanters: []string{"c"}}}
+	g.restore(records, []*Holdings{{Worker: "w1", Keys: []string{"old", "d"}, Sizes: []int64{1, 1}}, {Worker: "w2"}})
+	g.take()
+	// The worker that ran d (for the old leader) reports it now.
+	g.finished("w2", []TaskResult{ok("d", "w2", "w1")})
+	if e := g.take(); len(e.drops) != 0 {
+		t.Fatalf("dropped %v right after a leader change: the client may still give the task", e.drops)
+	}
+	// The client gives d again: it is in memory, on both holders.
+	g.submit("c", []consensus.TaskSpec{task("d")}, []string{"d"}, nil)
+	e := g.take()
+	if len(assigned(e)) != 0 {
+		t.Fatalf("d computed again: %v", assigned(e))
+	}
+	var got *TaskUpdate
+	for i, u := range e.updates["c"] {
+		if u.Key == "d" {
+			got = &e.updates["c"][i]
+		}
+	}
+	if got == nil || got.State != StateMemory || len(got.Holders) != 2 {
+		t.Fatalf("update for d %+v, want memory on w1 and w2", got)
+	}
+	// A result nobody gives again is dropped after the grace...
+	g.finished("w1", []TaskResult{ok("x", "w1")})
+	g.expireMissing(clock.Add(missingGrace + time.Second))
+	if e := g.take(); !slices.Equal(e.drops["w1"], []string{"x"}) {
+		t.Fatalf("drops %v, want x on w1 after the grace", e.drops)
+	}
+	// ...and, once the grace is over, at once.
+	clock = clock.Add(missingGrace + time.Second)
+	g.finished("w1", []TaskResult{ok("y", "w1")})
+	if e := g.take(); !slices.Equal(e.drops["w1"], []string{"y"}) {
+		t.Fatalf("drops %v, want y on w1", e.drops)
+	}
+}

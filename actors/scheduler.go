@@ -375,7 +375,7 @@ func (s *scheduler) flush() {
 		s.n.sys.Root.Send(actor.NewPID(v, WorkerID), &StealRequest{Keys: keys})
 	}
 	for h, keys := range e.drops {
-		s.n.sys.Root.Send(actor.NewPID(h, StoreID), &DropValues{Keys: keys})
+		s.n.sys.Root.Send(actor.NewPID(h, StoreID), &DropValues{Keys: keys, Term: s.term})
 	}
 	if len(e.fafDone) > 0 {
 		s.log(consensus.Command{Op: consensus.OpRelease, Client: FireAndForgetClient, Keys: e.fafDone})

@@ -182,6 +182,10 @@ type StoreAck struct {
 // DropValues tells a store to forget keys.
 type DropValues struct {
 	Keys []string `msgpack:"k"`
+	// Term is the Raft term of the scheduler that sends it: a worker that
+	// knows a later term ignores it (a leader paused past an election
+	// drops values by its stale graph before it learns it was deposed).
+	Term uint64 `msgpack:"t,omitempty"`
 }
 
 // HoldingsRequest asks a worker what it holds and runs: a new leader's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -116,6 +117,13 @@ func (a *storeActor) Receive(ctx actor.Context) {
 			a.n.sys.Root.Send(sender, &StoreAck{Holders: holders})
 		})
 	case *DropValues:
+		if term := a.n.raft.Term(); m.Term != 0 && m.Term < term {
+			a.n.log.Info("ignoring drops from a deposed leader's scheduler", "count", len(m.Keys), "its_term", m.Term, "term", term)
+			return
+		}
+		if a.n.log.Enabled(context.Background(), slog.LevelDebug) {
+			a.n.log.Debug("dropping values", "count", len(m.Keys), "keys", m.Keys[:min(len(m.Keys), 8)], "term", m.Term)
+		}
 		a.n.store.Delete(m.Keys...)
 	}
 }

@@ -70,6 +70,10 @@ type Config struct {
 	Logf func(format string, args ...any)
 }
 
+// NodeLogLevelEnv, when set (e.g. CHAOS_NODE_LOG_LEVEL=debug), is every
+// node's --log-level: the logs a failed scenario prints say more.
+const NodeLogLevelEnv = "CHAOS_NODE_LOG_LEVEL"
+
 // NodeFlags are the suite's flags for every node: a SIGKILLed node is dead
 // after a second; two task threads whatever the machine.
 var NodeFlags = []string{"--dead-after", "1s", "--heartbeat", "100ms", "--threads", "2", "--log-level", "info"}
@@ -251,6 +255,9 @@ func (n *Node) start(args ...string) error {
 		args = append(args, "--chaos")
 	}
 	args = append(args, c.cfg.Flags...)
+	if lvl := os.Getenv(NodeLogLevelEnv); lvl != "" {
+		args = append(args, "--log-level", lvl) // the last one counts
+	}
 	cmd := exec.Command(c.cfg.Binary, args...)
 	cmd.Env = childEnv(filepath.Join(n.Dir, "exec.log"))
 	n.mu.Lock()
