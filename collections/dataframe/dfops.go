@@ -3,6 +3,7 @@ package dataframe
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -506,7 +507,7 @@ func (df *DataFrame) Dtypes(ctx context.Context, c *futures.Client) (map[string]
 // emptyPlan is n on no rows, for its schema.
 func emptyPlan(n *node) *node {
 	switch {
-	case n.csv != nil:
+	case n.csv != nil && !fileIsGzip(n.csv.Parts[0].Path): // gzip is read whole: head(0) below
 		scan := *n.csv
 		p := scan.Parts[0]
 		p.Start, p.End = 0, 0
@@ -534,6 +535,15 @@ func emptyPlan(n *node) *node {
 		return n
 	}
 	return &node{steps: &stepsNode{input: &node{pick: &pickNode{input: n, idx: []int{0}}}, steps: []Step{{Op: "head", N: 0}}}}
+}
+
+func fileIsGzip(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false // the workers will say
+	}
+	defer f.Close()
+	return isGzip(f)
 }
 
 // MapPartitions runs the partition function registered under name

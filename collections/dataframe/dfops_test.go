@@ -1,7 +1,9 @@
 package dataframe
 
 import (
+	"bytes"
 	"cmp"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -147,6 +149,35 @@ func TestDataFrameOps(t *testing.T) {
 		}
 		if _, err := df.Head(ctx, c, -1); err == nil {
 			t.Fatal("head(-1) succeeded")
+		}
+		// Head reads only the leading partitions it needs: here the last
+		// partitions do not parse as the declared types.
+		var sb strings.Builder
+		sb.WriteString("a,b\n")
+		for i := range 400 {
+			fmt.Fprintf(&sb, "%d,%d\n", i, i*2)
+		}
+		sb.WriteString("oops,1\n")
+		bad := filepath.Join(t.TempDir(), "bad.csv")
+		if err := os.WriteFile(bad, []byte(sb.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		bdf, err := ReadCSV(bad, BlockSize(int64(sb.Len()/4)), Types(map[string]string{"a": "int64", "b": "int64"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bdf.Len(ctx, c); err == nil {
+			t.Fatal("the bad CSV read without an error")
+		}
+		for _, n := range []int64{3, 150} { // one partition, then three
+			rec, err := bdf.Head(ctx, c, n)
+			if err != nil {
+				t.Fatalf("head(%d) read a partition it did not need: %v", n, err)
+			}
+			if rec.NumRows() != n || rec.Column(0).(*array.Int64).Value(int(n-1)) != n-1 {
+				t.Fatalf("head(%d): %d rows", n, rec.NumRows())
+			}
+			rec.Release()
 		}
 	})
 
@@ -440,6 +471,21 @@ func TestDataFrameOps(t *testing.T) {
 		}
 		if !arrow.TypeEqual(types["m"], arrow.PrimitiveTypes.Float64) || !arrow.TypeEqual(types["n"], arrow.PrimitiveTypes.Int64) || len(types) != 3 {
 			t.Fatalf("dtypes %v", types)
+		}
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write([]byte("a,b\n1,x\n2,y\n"))
+		zw.Close()
+		gzPath := filepath.Join(t.TempDir(), "small.csv.gz")
+		if err := os.WriteFile(gzPath, gz.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		gdf, err := ReadCSV(gzPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, err := gdf.Schema(ctx, c); err != nil || s.NumFields() != 2 || !arrow.TypeEqual(s.Field(1).Type, arrow.BinaryTypes.String) {
+			t.Fatalf("gzip schema %v %v", s, err)
 		}
 		p, err := df.Select("x").Persist(ctx, c)
 		if err != nil {
