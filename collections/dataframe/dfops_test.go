@@ -562,3 +562,56 @@ func init() {
 		return rec, nil
 	})
 }
+
+// Loc prunes partitions by their divisions: partition j holds
+// [d[j-1], d[j]).
+func TestLocPruning(t *testing.T) {
+	df := &DataFrame{plan: &node{invalid: errors.New("not run")}, columns: []string{"k"}, nparts: 4}
+	for _, tc := range []struct {
+		divs   []any
+		lo, hi any
+		want   []int
+	}{
+		{[]any{int64(10), int64(20), int64(30)}, 12, 18, []int{1}},
+		{[]any{int64(10), int64(20), int64(30)}, 10, 20, []int{1, 2}},
+		{[]any{int64(10), int64(20), int64(30)}, nil, 9.5, []int{0}},
+		{[]any{int64(10), int64(20), int64(30)}, 31, nil, []int{3}},
+		{[]any{int64(10), int64(20), int64(30)}, "x", nil, []int{0, 1, 2, 3}}, // incomparable: nothing pruned
+		{[]any{"b", "d", nil}, "c", "c", []int{1}},
+		{[]any{"b", "d", nil}, "e", nil, []int{2, 3}},              // NA division: after every value
+		{[]any{int64(5)}, 1, 100, []int{0, 1}},                     // partitions past the divisions are empty
+		{[]any{int64(10), int64(20), int64(30)}, 50, 40, []int{3}}, // lo > hi: the filter leaves no rows
+	} {
+		d := *df
+		d.index = &indexInfo{col: "k", divisions: tc.divs}
+		loc := d.Loc(tc.lo, tc.hi)
+		var pick *pickNode
+		if loc.plan.steps != nil {
+			pick = loc.plan.steps.input.pick
+		} else {
+			pick = loc.plan.pick
+		}
+		if !slices.Equal(pick.idx, tc.want) {
+			t.Errorf("divisions %v loc(%v, %v): partitions %v, want %v", tc.divs, tc.lo, tc.hi, pick.idx, tc.want)
+		}
+	}
+}
+
+func TestNeededColumnsOps(t *testing.T) {
+	names := []string{"a", "b", "c"}
+	for _, tc := range []struct {
+		steps []Step
+		want  []string
+	}{
+		{[]Step{{Op: "unique", Cols: []string{"b"}}}, []string{"b"}},
+		{[]Step{{Op: "dropna", Cols: []string{"c"}}, {Op: "unique", Cols: []string{"b"}}}, []string{"b", "c"}},
+		{[]Step{{Op: "select", Cols: []string{"a"}}, {Op: "map", Name: "f"}, {Op: "unique", Cols: []string{"b"}}}, []string{"a"}},
+		{[]Step{{Op: "map", Name: "f"}, {Op: "select", Cols: []string{"a"}}}, nil},
+		{[]Step{{Op: "nlargest", Cols: []string{"c"}}}, nil},
+		{[]Step{{Op: "nlargest", Cols: []string{"c"}}, {Op: "select", Cols: []string{"a"}}}, []string{"a", "c"}},
+	} {
+		if got := neededColumns(names, tc.steps); !slices.Equal(got, tc.want) {
+			t.Errorf("steps %v: %v, want %v", tc.steps, got, tc.want)
+		}
+	}
+}
