@@ -26,6 +26,8 @@ type DataFrame struct {
 	nparts  int
 	// held: futures of persisted partitions (released by Release).
 	held []*futures.Future
+	// index: the sorted column and its divisions, after SetIndex (dfops.go).
+	index *indexInfo
 }
 
 // ErrNoFiles: a ReadCSV pattern matched nothing.
@@ -272,7 +274,7 @@ func (df *DataFrame) Persist(ctx context.Context, c *futures.Client) (*DataFrame
 			return nil, err
 		}
 	}
-	return &DataFrame{plan: &node{persisted: &persisted{parts: fs}}, columns: df.columns, nparts: len(fs), held: fs}, nil
+	return &DataFrame{plan: &node{persisted: &persisted{parts: fs}}, columns: df.columns, nparts: len(fs), held: fs, index: df.index}, nil
 }
 
 // Release lets the mesh drop a persisted DataFrame's partitions.

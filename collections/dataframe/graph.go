@@ -58,6 +58,8 @@ func (b *builder) node(ctx context.Context, n *node) ([]part, error) {
 		return b.parts(ctx, n.steps.input, n.steps.steps)
 	case n.groupBy != nil:
 		return b.groupBy(ctx, n.groupBy)
+	case n.sort != nil || n.reduce != nil || n.repart != nil || n.pick != nil || n.invalid != nil:
+		return b.opsNode(ctx, n) // planops.go
 	}
 	return nil, fmt.Errorf("dataframe: empty plan node")
 }
@@ -204,6 +206,8 @@ func neededColumns(names []string, steps []Step) []string {
 			}
 		case "len":
 			need = map[string]bool{}
+		default:
+			need = stepNeeds(s, need) // planops.go
 		}
 	}
 	if need == nil {

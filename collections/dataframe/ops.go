@@ -30,6 +30,7 @@ func init() {
 	futures.Register(opAgg, runAgg)
 	futures.Register(opSplit, runSplit)
 	futures.Register(opPick, runPick)
+	registerOps() // planops.go: sort, reductions, repartition, map
 }
 
 var mem = memory.DefaultAllocator
@@ -54,7 +55,7 @@ func runPart(ctx context.Context, t PartTask, inputs ...futures.RawBytes) (futur
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		next, err := applyStep(rec, s)
+		next, err := applyStep(ctx, rec, s)
 		if err != nil {
 			return nil, err
 		}
@@ -78,7 +79,7 @@ func readCSVPart(p CSVPart, opts kernels.CSVOptions) (arrow.RecordBatch, error) 
 }
 
 // applyStep returns a new record (the caller releases rec).
-func applyStep(rec arrow.RecordBatch, s Step) (arrow.RecordBatch, error) {
+func applyStep(ctx context.Context, rec arrow.RecordBatch, s Step) (arrow.RecordBatch, error) {
 	switch s.Op {
 	case "select":
 		return selectColumns(rec, s.Cols)
@@ -131,7 +132,7 @@ func applyStep(rec arrow.RecordBatch, s Step) (arrow.RecordBatch, error) {
 		defer col.Release()
 		return array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "rows", Type: arrow.PrimitiveTypes.Int64}}, nil), []arrow.Array{col}, 1), nil
 	}
-	return nil, fmt.Errorf("dataframe: unknown step %q", s.Op)
+	return applyOpsStep(ctx, rec, s) // planops.go
 }
 
 // selectColumns returns rec's columns named cols, in that order.

@@ -21,6 +21,13 @@ type node struct {
 	// A group-by aggregation (tree reduction, or hash shuffle when the
 	// groups are many).
 	groupBy *groupByNode
+	// Sort, reductions to one partition, repartition, a subset of the
+	// partitions, and a plan that failed to build (planops.go).
+	sort    *sortNode
+	reduce  *reduceNode
+	repart  *repartNode
+	pick    *pickNode
+	invalid error
 }
 
 // csvScan reads CSV files split into byte ranges (one partition each).
@@ -70,6 +77,10 @@ type Step struct {
 	// filter: the predicate; with: the new column's expression (Name).
 	Expr *expr.Expr `msgpack:"expr,omitempty"`
 	Name string     `msgpack:"name,omitempty"`
+	// sort and friends (planops.go): a direction per column of Cols;
+	// map: the partition function's msgpack-encoded arguments (Name).
+	Desc []bool   `msgpack:"desc,omitempty"`
+	Args [][]byte `msgpack:"args,omitempty"`
 }
 
 // PartTask is what one partition task runs: a source (a CSV range, or the

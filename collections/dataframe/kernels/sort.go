@@ -88,10 +88,22 @@ func sortPairs[T cmp.Ordered](vals []T, desc bool) []int32 {
 	for i, x := range vals {
 		ps[i] = pair[T]{x, int32(i)}
 	}
+	// Stable through the row index as the last key: pdqsort, several times
+	// faster than SortStableFunc's in-place merge on millions of rows.
 	if desc {
-		slices.SortStableFunc(ps, func(a, b pair[T]) int { return cmp.Compare(b.v, a.v) })
+		slices.SortFunc(ps, func(a, b pair[T]) int {
+			if c := cmp.Compare(b.v, a.v); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.i, b.i)
+		})
 	} else {
-		slices.SortStableFunc(ps, func(a, b pair[T]) int { return cmp.Compare(a.v, b.v) })
+		slices.SortFunc(ps, func(a, b pair[T]) int {
+			if c := cmp.Compare(a.v, b.v); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.i, b.i)
+		})
 	}
 	idx := make([]int32, len(vals))
 	for i, p := range ps {
