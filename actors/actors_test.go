@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -402,4 +403,31 @@ func TestCorruptDataDirIsAClearError(t *testing.T) {
 		t.Fatalf("error %v does not wrap ErrCorruptDataDir", err)
 	}
 	_ = consensus.Alive
+}
+
+// Drops from a scheduler of an earlier Raft term (a leader paused past an
+// election, acting on its stale graph before it learns it was deposed)
+// are ignored; the current term's are obeyed.
+func TestStaleTermDropsAreIgnored(t *testing.T) {
+	nodes, _ := startMesh(t, 2)
+	w := nodes[1]
+	for _, k := range []string{"a", "b"} {
+		if err := w.store.Put(k, []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	term := w.Raft().Term()
+	pid := w.Remote().PID(w.ID(), StoreID)
+	nodes[0].sys.Root.Send(pid, &DropValues{Keys: []string{"a"}, Term: term - 1})
+	nodes[0].sys.Root.Send(pid, &DropValues{Keys: []string{"b"}, Term: term})
+	waitFor(t, 5*time.Second, "b dropped", func() error {
+		if slices.Contains(w.StoredKeys(), "b") {
+			return errors.New("b still held")
+		}
+		return nil
+	})
+	// Messages from one sender arrive in order: a's drop came first.
+	if !slices.Contains(w.StoredKeys(), "a") {
+		t.Fatal("a dropped by a scheduler of an earlier term")
+	}
 }
