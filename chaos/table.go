@@ -41,8 +41,9 @@ func PrintTable(w io.Writer, reports []*Report) {
 
 // TableNotes explains the columns (what is measured and how).
 const TableNotes = `FAULTS: kills, pauses and partitions injected. TASKS: tasks and scattered values of the scenario's
-workloads (map-reduce, chain, scatter+double). RERUN: task executions beyond the first, counted from the
-nodes' exec logs (each task logs its tag when it starts; a task a killed node was running counts).
+workloads (map-reduce, chain, scatter+double; the DataFrame's persisted and result partitions). RERUN: task
+executions beyond the first of the chaos tasks (not the DataFrame's), counted from the nodes' exec logs
+(each task logs its tag when it starts; a task a killed node was running counts).
 RECOVERY: from each fault to the next future the client saw finish (p50/max over the faults; faults after
 which no work was left are counted apart). WRONG: values different from the fault-free answer. LOST:
 futures that errored with ErrLost. FAILED/HUNG: futures that erred otherwise / did not resolve in the bound.`

@@ -36,7 +36,7 @@ func run() int {
 		keep    = flag.Bool("keep", false, "keep the nodes' data dirs and logs (printed)")
 		quiet   = flag.Bool("q", false, "do not print progress lines")
 		list    = flag.Bool("list", false, "list the scenarios and exit")
-		dframe  = flag.Bool("dataframe", os.Getenv("CHAOS_DATAFRAME") == "1", "add the DataFrame workload (persist + group-by) to every round")
+		dframe  = flag.Bool("dataframe", os.Getenv("CHAOS_DATAFRAME") != "0", "add the DataFrame workload (persist + group-by) to every round (--dataframe=false or CHAOS_DATAFRAME=0: without)")
 	)
 	flag.Parse()
 	if *list {
