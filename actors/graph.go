@@ -50,6 +50,7 @@ type stask struct {
 	heapIndex  int
 	inline     []byte // a small value, only while its completion is announced
 	stealTo    string // a steal to this worker is asked of the task's worker
+	pins       int    // parts of unfinished submissions that hold it (pin)
 }
 
 type sworker struct {
@@ -136,6 +137,9 @@ type graph struct {
 	// have died unreplicated with the old leader, and its client is about
 	// to give it again.
 	restored time.Time
+	// pinned: per client, the tasks of the parts of a submission it has
+	// sent so far, kept until its next part (pin, unpin).
+	pinned map[string][]*stask
 }
 
 type orphan struct {
@@ -181,7 +185,7 @@ func newGraph(replicas int, validate func(*consensus.TaskSpec) *TaskFailure) *gr
 		replicas = 1
 	}
 	g := &graph{tasks: map[string]*stask{}, workers: map[string]*sworker{}, replicas: replicas, validate: validate,
-		missing: map[*stask]time.Time{}, now: time.Now, orphans: map[string]orphan{}}
+		missing: map[*stask]time.Time{}, now: time.Now, orphans: map[string]orphan{}, pinned: map[string][]*stask{}}
 	g.pending = newEffects()
 	return g
 }
@@ -745,7 +749,7 @@ func (g *graph) notify(t *stask, client string) {
 // needed: someone still wants t's value — a client, or a dependent that
 // has not finished.
 func (g *graph) needed(t *stask) bool {
-	if len(t.wanters) > 0 {
+	if len(t.wanters) > 0 || t.pins > 0 {
 		return true
 	}
 	for _, d := range t.dependents {
@@ -773,7 +777,7 @@ func (g *graph) maybeRelease(t *stask) {
 // forgetIfUnused removes a released or erred task with no wanters and no
 // dependents, and then its inputs if that leaves them unused.
 func (g *graph) forgetIfUnused(t *stask) {
-	if len(t.wanters) > 0 || len(t.dependents) > 0 {
+	if len(t.wanters) > 0 || len(t.dependents) > 0 || t.pins > 0 {
 		return
 	}
 	switch {
@@ -790,6 +794,40 @@ func (g *graph) forgetIfUnused(t *stask) {
 			g.maybeRelease(d)
 		} else {
 			g.forgetIfUnused(d)
+		}
+	}
+}
+
+// pin keeps keys (a part of a client's submission; more follows) until
+// the client's next part: unpin.
+func (g *graph) pin(client string, keys []string) {
+	for _, k := range keys {
+		if t := g.tasks[k]; t != nil {
+			t.pins++
+			g.pinned[client] = append(g.pinned[client], t)
+		}
+	}
+}
+
+// unpin lets go of what pin kept for client (its submission is complete,
+// or it is gone): what nothing needs now is released.
+func (g *graph) unpin(client string) {
+	ts := g.pinned[client]
+	if len(ts) == 0 {
+		return
+	}
+	delete(g.pinned, client)
+	for _, t := range ts {
+		t.pins--
+	}
+	for _, t := range ts {
+		if t.pins > 0 || g.tasks[t.spec.Key] != t {
+			continue
+		}
+		if t.state == tsMemory {
+			g.maybeRelease(t)
+		} else {
+			g.forgetIfUnused(t)
 		}
 	}
 }

@@ -370,3 +370,41 @@ func TestGraphNewLeaderKeepsUnknownResults(t *testing.T) {
 		t.Fatalf("drops %v, want y on w1", e.drops)
 	}
 }
+
+// A submission sent in parts keeps its first part's tasks until the next
+// part arrives: an input nobody wants yet that finishes in between is not
+// forgotten (the part that reads it was refused as "unknown to the
+// scheduler": found by the chaos soak, a client giving a new leader 2,000+
+// tasks).
+func TestGraphPartsOfASubmissionArePinned(t *testing.T) {
+	g := newGraph(1, noValidate)
+	g.setWorkers(workers("w1"))
+	g.takeJoined()
+	if rej := g.submit("c", []consensus.TaskSpec{task("a")}, nil, nil); len(rej) != 0 {
+		t.Fatal(rej)
+	}
+	g.pin("c", []string{"a"})
+	g.take()
+	g.finished("w1", []TaskResult{ok("a", "w1")})
+	if e := g.take(); len(e.drops) != 0 {
+		t.Fatalf("a dropped before the rest of its submission came: %v", e.drops)
+	}
+	if rej := g.submit("c", []consensus.TaskSpec{task("b", "a")}, []string{"b"}, nil); len(rej) != 0 {
+		t.Fatalf("b refused: %+v", rej)
+	}
+	g.unpin("c")
+	if got := assigned(g.take()); len(got["w1"]) != 1 || got["w1"][0] != "b" {
+		t.Fatalf("assigned %v, want b on w1", got)
+	}
+	g.finished("w1", []TaskResult{ok("b", "w1")})
+	if e := g.take(); !slices.Equal(e.drops["w1"], []string{"a"}) {
+		t.Fatalf("drops %v, want a (nothing needs it once b is done)", e.drops)
+	}
+	// Without the pin, a finished unwanted input is forgotten at once.
+	g.submit("c", []consensus.TaskSpec{task("x")}, nil, nil)
+	g.take()
+	g.finished("w1", []TaskResult{ok("x", "w1")})
+	if rej := g.submit("c", []consensus.TaskSpec{task("y", "x")}, []string{"y"}, nil); len(rej) != 1 {
+		t.Fatalf("y accepted without its pinned input: %+v", rej)
+	}
+}

@@ -152,6 +152,18 @@ func (s *scheduler) handle(msg any, sender *actor.PID) {
 		s.touch(m.Client)
 		s.syncWorkers()
 		rejected := s.g.submit(m.Client, m.Tasks, m.Want, m.Data)
+		if m.More {
+			keys := make([]string, 0, len(m.Tasks)+len(m.Data))
+			for i := range m.Tasks {
+				keys = append(keys, m.Tasks[i].Key)
+			}
+			for _, d := range m.Data {
+				keys = append(keys, d.Key)
+			}
+			s.g.pin(m.Client, keys)
+		} else {
+			s.g.unpin(m.Client)
+		}
 		s.log(consensus.Command{Op: consensus.OpSubmit, Client: m.Client, Tasks: m.Tasks, Want: m.Want, Data: m.Data})
 		if sender != nil {
 			s.n.sys.Root.Send(sender, &SubmitAck{Rejected: rejected})
@@ -164,6 +176,7 @@ func (s *scheduler) handle(msg any, sender *actor.PID) {
 		s.g.holdings(m.h)
 	case *ReleaseKeys:
 		s.touch(m.Client)
+		s.g.unpin(m.Client)
 		s.g.release(m.Client, m.Keys, m.Cancel)
 		s.log(consensus.Command{Op: consensus.OpRelease, Client: m.Client, Keys: m.Keys})
 		if sender != nil {
@@ -235,6 +248,7 @@ func (s *scheduler) expireClients(now time.Time) {
 	wanted := s.g.wantedBy(gone)
 	for _, c := range gone {
 		delete(s.clients, c)
+		s.g.unpin(c)
 		keys := wanted[c]
 		if len(keys) > 0 {
 			s.n.log.Info("client silent past the client timeout: releasing its keys", "client", c, "keys", len(keys), "timeout", s.n.cfg.ClientTimeout)

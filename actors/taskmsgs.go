@@ -53,6 +53,12 @@ type SubmitTasks struct {
 	Want   []string             `msgpack:"w"`
 	// Data registers scattered values already stored (and replicated).
 	Data []DataItem `msgpack:"d,omitempty"`
+	// More: another part of the same submission follows (a big one goes in
+	// chunks, inputs first). The scheduler keeps this part's tasks and
+	// values, wanted or not, until the client's next part, so that an
+	// input nobody wants yet is not finished and forgotten before the task
+	// that reads it arrives.
+	More bool `msgpack:"m,omitempty"`
 }
 
 // DataItem is a stored value that has no lineage.

@@ -102,8 +102,7 @@ type Client struct {
 
 	mu     sync.Mutex
 	states map[string]*state
-	specs  map[string]consensus.TaskSpec // what this client submitted, by key, until released
-	data   map[string]actors.DataItem    // what it scattered
+	data   map[string]actors.DataItem // what it scattered
 	leader peer.ID
 	term   uint64
 	// scatterNext rotates the node that takes scattered values.
@@ -141,8 +140,16 @@ type state struct {
 	value   []byte // the encoded value, when it came inline with the update
 	// watchers are told when the key finishes (AsCompleted), each once.
 	watchers []chan<- *state
-	// lineage: the specs of the graph it was computed in that the client
-	// does not hold (Compute), for resubmission to a new leader.
+	// What a new leader may need to compute it again (resubmit): its own
+	// spec (a task) or its registration (scattered data); deps, the
+	// futures its task read when it was submitted — kept after they are
+	// released, as their lineage (a leader may die before replicating a
+	// submission, and the client is then the only one that knows it);
+	// lineage, the specs of the graph it was computed in that the client
+	// does not hold (Compute).
+	spec    *consensus.TaskSpec
+	data    *actors.DataItem
+	deps    []*state
 	lineage map[string]consensus.TaskSpec
 }
 
@@ -183,7 +190,7 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{conn: conn, log: log, states: map[string]*state{}, specs: map[string]consensus.TaskSpec{}, data: map[string]actors.DataItem{},
+	c := &Client{conn: conn, log: log, states: map[string]*state{}, data: map[string]actors.DataItem{},
 		addrs: map[string][]string{}, names: map[string]string{}, connectAddr: addr}
 	c.bg, c.stop = context.WithCancel(context.Background())
 	c.inflight = semaphore.NewWeighted(maxInflightTasks)
@@ -565,50 +572,13 @@ func (c *Client) pendingLocked() []string {
 // resubmit sends the keys' tasks, with every input this client submitted,
 // inputs first.
 func (c *Client) resubmit(keys []string) error {
-	c.mu.Lock()
-	var specs []consensus.TaskSpec
-	var data []actors.DataItem
-	seen := map[string]bool{}
-	var visit func(k string)
-	lineage := map[string]consensus.TaskSpec{}
-	visit = func(k string) {
-		if seen[k] {
-			return
-		}
-		seen[k] = true
-		if d, ok := c.data[k]; ok {
-			data = append(data, d)
-			return
-		}
-		spec, ok := c.specs[k]
-		if !ok {
-			spec, ok = lineage[k]
-		}
-		if !ok {
-			return
-		}
-		for _, dk := range spec.Deps() {
-			visit(dk)
-		}
-		specs = append(specs, spec)
-	}
-	for _, k := range keys {
-		if st := c.states[k]; st != nil {
-			for lk, ls := range st.lineage {
-				lineage[lk] = ls
-			}
-		}
-	}
-	for _, k := range keys {
-		visit(k)
-	}
-	c.mu.Unlock()
+	specs, data := c.resubmission(keys)
 	// Inputs first, in chunks; the wanted keys ride with the last chunk.
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	for len(specs) > 0 || len(data) > 0 {
 		n := min(len(specs), submitChunk)
-		msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs[:n], Data: data}
+		msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs[:n], Data: data, More: n < len(specs)}
 		specs, data = specs[n:], nil
 		if len(specs) == 0 {
 			msg.Want = keys
@@ -627,6 +597,69 @@ func (c *Client) resubmit(keys []string) error {
 		}
 	}
 	return nil
+}
+
+// resubmission lists what a new leader needs for keys: their tasks with
+// every input this client submitted or scattered, inputs first.
+func (c *Client) resubmission(keys []string) ([]consensus.TaskSpec, []actors.DataItem) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var specs []consensus.TaskSpec
+	var data []actors.DataItem
+	seen := map[string]bool{}
+	lineage := map[string]consensus.TaskSpec{}
+	for _, k := range keys {
+		if st := c.states[k]; st != nil {
+			for lk, ls := range st.lineage {
+				lineage[lk] = ls
+			}
+		}
+	}
+	// Inputs before the tasks that read them: released inputs are reached
+	// through deps, a Compute's inner tasks through lineage.
+	var visitKey func(k string)
+	var visitState func(st *state)
+	visitState = func(st *state) {
+		if seen[st.key] {
+			return
+		}
+		seen[st.key] = true
+		if st.data != nil {
+			data = append(data, *st.data)
+			return
+		}
+		for _, d := range st.deps {
+			visitState(d)
+		}
+		if st.spec != nil {
+			for _, dk := range st.spec.Deps() {
+				visitKey(dk)
+			}
+			specs = append(specs, *st.spec)
+		}
+	}
+	visitKey = func(k string) {
+		if seen[k] {
+			return
+		}
+		if st := c.states[k]; st != nil {
+			visitState(st)
+			return
+		}
+		spec, ok := lineage[k]
+		if !ok {
+			return
+		}
+		seen[k] = true
+		for _, dk := range spec.Deps() {
+			visitKey(dk)
+		}
+		specs = append(specs, spec)
+	}
+	for _, k := range keys {
+		visitKey(k)
+	}
+	return specs, data
 }
 
 // addMember gives a member's addresses to the peerstore. Caller holds c.mu.

@@ -372,19 +372,43 @@ func (c *Client) submitGraph(ctx context.Context, specs []consensus.TaskSpec, wa
 		wanted[k] = true
 	}
 	var lineage map[string]consensus.TaskSpec
-	for _, s := range specs {
-		if wanted[s.Key] {
-			c.specs[s.Key] = s
-		} else {
-			if lineage == nil {
-				lineage = map[string]consensus.TaskSpec{}
+	var external []*state // held futures the graph's inner tasks read
+	seenExternal := map[*state]bool{}
+	inSubmission := make(map[string]bool, len(specs))
+	for i := range specs {
+		inSubmission[specs[i].Key] = true
+	}
+	for i := range specs {
+		s := specs[i]
+		// The futures it reads, held now (the caller passed them), stay
+		// its lineage after they are released.
+		var deps []*state
+		for _, dk := range s.Deps() {
+			if d := c.states[dk]; d != nil && !inSubmission[dk] {
+				deps = append(deps, d)
 			}
-			lineage[s.Key] = s
+		}
+		if wanted[s.Key] {
+			st := c.states[s.Key]
+			st.spec = &s
+			st.deps = append(st.deps, deps...)
+			continue
+		}
+		if lineage == nil {
+			lineage = map[string]consensus.TaskSpec{}
+		}
+		lineage[s.Key] = s
+		for _, d := range deps {
+			if !seenExternal[d] {
+				seenExternal[d] = true
+				external = append(external, d)
+			}
 		}
 	}
 	if lineage != nil {
 		for _, f := range fs {
 			f.st.lineage = lineage
+			f.st.deps = append(f.st.deps, external...)
 		}
 	}
 	c.mu.Unlock()
@@ -484,7 +508,7 @@ func (c *Client) flushQueue() error {
 		for _, d := range data {
 			keys = append(keys, d.Key)
 		}
-		msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs[:n], Want: keys, Data: data}
+		msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs[:n], Want: keys, Data: data, More: n < len(specs)}
 		if err := c.startSubmit(leader, msg); err != nil {
 			var all []string
 			for i := range specs {
@@ -837,6 +861,7 @@ func (c *Client) Scatter(ctx context.Context, values []any) ([]*Future, error) {
 	for i, k := range keys {
 		fs[i] = c.ref(k)
 		c.data[k] = items[i]
+		fs[i].st.data = &items[i]
 	}
 	skip := c.unregisteredScatter
 	c.mu.Unlock()
@@ -884,7 +909,6 @@ func (c *Client) drop(ctx context.Context, fs []*Future, cancel bool) error {
 		if f.st.refs == 0 || cancel {
 			if c.states[f.st.key] == f.st {
 				delete(c.states, f.st.key)
-				delete(c.specs, f.st.key)
 				delete(c.data, f.st.key)
 			}
 			keys = append(keys, f.st.key)

@@ -601,3 +601,57 @@ func TestScatteredInputsOfATaskStayWanted(t *testing.T) {
 		t.Fatalf("scattered value after the task that read it: %v, %v", v, err)
 	}
 }
+
+// A client keeps the lineage of what it holds after releasing the inputs:
+// a leader may die before replicating a submission, and a new one must get
+// every task again, inputs first, or a held task's input is "unknown to the
+// scheduler". Found by the chaos soak (chain and map-reduce futures erred
+// after a leader change).
+func TestResubmissionKeepsReleasedInputs(t *testing.T) {
+	_, c := newCluster(t, 2)
+	ctx := ctxT(t)
+	s, err := c.Scatter(ctx, []any{[]string{"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.Submit(ctx, "test.len", s[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Submit(ctx, "test.inc", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGraph()
+	inner, err := g.Add("test.inc", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := g.Add("test.inc", inner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := c.Compute(ctx, g, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Release(ctx, s[0], a, b); err != nil {
+		t.Fatal(err)
+	}
+	specs, data := c.resubmission([]string{fs[0].Key()})
+	var order []string
+	for _, sp := range specs {
+		order = append(order, sp.Key)
+	}
+	want := []string{a.Key(), b.Key(), inner.Key(), fs[0].Key()}
+	if !slices.Equal(order, want) {
+		t.Fatalf("resubmission %v, want %v (inputs first)", order, want)
+	}
+	if len(data) != 1 || data[0].Key != s[0].Key() {
+		t.Fatalf("scattered inputs %+v, want %s", data, s[0].Key())
+	}
+	var v int
+	if err := fs[0].Result(ctx, &v); err != nil || v != 4 {
+		t.Fatalf("result %d, %v; want 4", v, err)
+	}
+}
