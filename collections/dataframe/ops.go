@@ -30,6 +30,8 @@ func init() {
 	futures.Register(opAgg, runAgg)
 	futures.Register(opSplit, runSplit)
 	futures.Register(opPick, runPick)
+	futures.Register(opParquet, runParquet)
+	futures.Register(opWrite, runWrite)
 }
 
 var mem = memory.DefaultAllocator
