@@ -105,11 +105,11 @@ func TestParquetReadWidenProject(t *testing.T) {
 			t.Fatalf("row %d: %d %v %q", i, i32.Value(j), f16.Value(j), ls.Value(j))
 		}
 	}
-	empty, err := readParquetPart(context.Background(), ParquetPart{Path: path, Size: pf.size, RowGroups: []int{}}, []string{"f32"})
+	empty, err := readParquetPart(context.Background(), ParquetPart{Path: path, Size: pf.size, RowGroups: []int{}}, []string{"f32", "ls"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if empty.NumRows() != 0 || describeSchema(empty.Schema()) != "(f32 float64)" {
+	if empty.NumRows() != 0 || describeSchema(empty.Schema()) != "(f32 float64, ls utf8)" {
 		t.Fatalf("empty read: %s %d rows", describeSchema(empty.Schema()), empty.NumRows())
 	}
 	empty.Release()

@@ -84,14 +84,17 @@ func widenArray(a arrow.Array) (arrow.Array, error) {
 		}
 		return widenNumbers(a, vals, arrow.PrimitiveTypes.Float64, func(v float32) float64 { return float64(v) }), nil
 	case *array.LargeString:
-		offs := x.ValueOffsets()
-		if len(offs) > 0 && offs[len(offs)-1]-offs[0] > math.MaxInt32 {
+		var size int64
+		if offs := x.ValueOffsets(); len(offs) > 0 {
+			size = offs[len(offs)-1] - offs[0]
+		}
+		if size > math.MaxInt32 {
 			return nil, fmt.Errorf("more than 2 GiB of string data in one partition: use smaller row groups")
 		}
 		b := array.NewStringBuilder(mem)
 		defer b.Release()
 		b.Reserve(x.Len())
-		b.ReserveData(int(offs[len(offs)-1] - offs[0]))
+		b.ReserveData(int(size))
 		for i := range x.Len() {
 			if x.IsNull(i) {
 				b.AppendNull()
