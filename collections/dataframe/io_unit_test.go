@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -81,7 +82,10 @@ func TestParquetReadWidenProject(t *testing.T) {
 	if st := pf.groups[1].stats["i32"]; st.kind != 'i' || st.imin != 1000-2500 || st.imax != 1999-2500 || st.nulls != 143 {
 		t.Fatalf("row group 1 stats of i32: %+v", st)
 	}
-	part := ParquetPart{Path: path, Size: pf.size, RowGroups: []int{1, 2, 4}}
+	part := ParquetPart{Path: path, Size: pf.size, RowGroups: []int{1, 2, 4}, Rows: 3000}
+	if _, err := readParquetPart(context.Background(), ParquetPart{Path: path, Size: pf.size, RowGroups: []int{1}, Rows: 999}, nil); err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Fatalf("rows differing from the plan's: %v", err)
+	}
 	got, err := readParquetPart(context.Background(), part, []string{"ls", "i32", "f16"})
 	if err != nil {
 		t.Fatal(err)

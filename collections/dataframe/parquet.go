@@ -55,6 +55,9 @@ type ParquetPart struct {
 	Path      string `msgpack:"path"`
 	RowGroups []int  `msgpack:"rg"`
 	Size      int64  `msgpack:"size"`
+	// Rows in those row groups: with Size, how a worker tells that the
+	// file changed since it was planned.
+	Rows int64 `msgpack:"rows"`
 	// MTime makes the task's key change when the file does.
 	MTime int64 `msgpack:"mtime"`
 }
@@ -281,6 +284,7 @@ func (s *parquetScan) partitions(filters []Expr) []ParquetPart {
 				bytes = 0
 			}
 			cur.RowGroups = append(cur.RowGroups, i)
+			cur.Rows += g.rows
 			bytes += g.bytes
 		}
 		if cur != nil {
@@ -399,10 +403,15 @@ func readParquetPart(ctx context.Context, p ParquetPart, columns []string) (arro
 	if err != nil {
 		return nil, fmt.Errorf("read parquet %s: %w", p.Path, err)
 	}
+	var rows int64
 	for _, g := range p.RowGroups {
 		if g < 0 || g >= rdr.NumRowGroups() {
 			return nil, fmt.Errorf("read parquet %s: row group %d of %d: the file changed since ReadParquet planned it; call ReadParquet again", p.Path, g, rdr.NumRowGroups())
 		}
+		rows += rdr.MetaData().RowGroup(g).NumRows()
+	}
+	if rows != p.Rows {
+		return nil, fmt.Errorf("read parquet %s: row groups %v hold %d rows, but %d when ReadParquet planned them: the file changed; call ReadParquet again", p.Path, p.RowGroups, rows, p.Rows)
 	}
 	var rec arrow.RecordBatch
 	if len(p.RowGroups) == 0 {
