@@ -52,6 +52,17 @@ func TestReadParquetVsCSVTiming(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("csv: %d partitions; parquet: %d partitions", csv.NPartitions(), pq.NPartitions())
+	start := time.Now()
+	files, err := pq.ToCSV(ctx, c, filepath.Join(t.TempDir(), "csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	for _, f := range files {
+		st, _ := os.Stat(f)
+		size += st.Size()
+	}
+	t.Logf("ToCSV from parquet: %d files, %d MB in %v", len(files), size>>20, time.Since(start))
 
 	// The readers alone, one partition after another in this process.
 	for _, cols := range [][]string{nil, {"id1", "v1"}, {"id3", "v1", "v3"}} {
