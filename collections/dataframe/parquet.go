@@ -33,7 +33,17 @@ const opParquet = "dataframe.parquet"
 type parquetScan struct {
 	files     []parquetFile
 	names     []string // all columns, in file order
+	types     []arrow.DataType
 	blockSize int64
+}
+
+// schema is the source's schema as read (types widened).
+func (s *parquetScan) schema() *arrow.Schema {
+	fields := make([]arrow.Field, len(s.names))
+	for i, n := range s.names {
+		fields[i] = arrow.Field{Name: n, Type: s.types[i], Nullable: true}
+	}
+	return arrow.NewSchema(fields, nil)
 }
 
 type parquetFile struct {
@@ -118,6 +128,9 @@ func ReadParquet(pattern string, opts ...Option) (*DataFrame, error) {
 		scan.files = append(scan.files, pf)
 	}
 	scan.names = columnNames(schema)
+	for _, f := range schema.Fields() {
+		scan.types = append(scan.types, f.Type)
+	}
 	parts := len(scan.partitions(nil))
 	return &DataFrame{plan: &node{parquet: scan}, columns: scan.names, nparts: parts}, nil
 }
