@@ -46,7 +46,7 @@ func (b *builder) add(fn string, args ...any) (part, error) {
 
 func (b *builder) node(ctx context.Context, n *node) ([]part, error) {
 	switch {
-	case n.csv != nil:
+	case n.csv != nil, n.parquet != nil:
 		return b.parts(ctx, n, nil)
 	case n.persisted != nil:
 		out := make([]part, len(n.persisted.parts))
@@ -67,6 +67,9 @@ func (b *builder) node(ctx context.Context, n *node) ([]part, error) {
 // parts runs steps on every partition of input, in the input's own task
 // when it is a source.
 func (b *builder) parts(ctx context.Context, input *node, steps []Step) ([]part, error) {
+	if input.parquet != nil {
+		return b.parquetParts(input.parquet, steps)
+	}
 	if input.csv != nil {
 		opts := input.csv.Opts
 		opts.Columns = neededColumns(input.csv.names, steps)

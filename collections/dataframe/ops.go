@@ -31,6 +31,8 @@ func init() {
 	futures.Register(opSplit, runSplit)
 	futures.Register(opPick, runPick)
 	registerOps() // planops.go: sort, reductions, repartition, map
+	futures.Register(opParquet, runParquet)
+	futures.Register(opWrite, runWrite)
 }
 
 var mem = memory.DefaultAllocator

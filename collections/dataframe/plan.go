@@ -15,6 +15,7 @@ import (
 type node struct {
 	// Sources.
 	csv       *csvScan
+	parquet   *parquetScan // Parquet row groups (parquet.go)
 	persisted *persisted
 	// Per-partition steps on one input, fused into the input's task.
 	steps *stepsNode
