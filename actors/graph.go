@@ -268,19 +268,24 @@ func (g *graph) submit(client string, specs []consensus.TaskSpec, want []string,
 			rejected = append(rejected, KeyFailure{Key: spec.Key, Failure: f})
 			continue
 		}
+		unknown := ""
 		for _, dk := range spec.Deps() {
-			d := g.tasks[dk]
-			if d == nil {
-				t.state = tsErred
-				t.failure = &TaskFailure{Kind: FailDependency, Message: fmt.Sprintf("%s: input %s is unknown to the scheduler (was its future released?)", spec.Key, dk)}
-				rejected = append(rejected, KeyFailure{Key: spec.Key, Failure: t.failure})
+			if g.tasks[dk] == nil {
+				unknown = dk
 				break
 			}
+		}
+		if unknown != "" {
+			// Not recorded: submitted again with its inputs, it is new.
+			delete(g.tasks, spec.Key)
+			rejected = append(rejected, KeyFailure{Key: spec.Key, Failure: &TaskFailure{Kind: FailUnknownInput,
+				Message: fmt.Sprintf("%s: input %s is unknown to the scheduler (was its future released?)", spec.Key, unknown)}})
+			continue
+		}
+		for _, dk := range spec.Deps() {
+			d := g.tasks[dk]
 			t.deps = append(t.deps, d)
 			d.dependents = append(d.dependents, t)
-		}
-		if t.state == tsErred {
-			continue
 		}
 		if o, ok := g.orphans[spec.Key]; ok {
 			// A worker already holds its value (computed before a leader

@@ -408,3 +408,24 @@ func TestGraphPartsOfASubmissionArePinned(t *testing.T) {
 		t.Fatalf("y accepted without its pinned input: %+v", rej)
 	}
 }
+
+// A task whose input the scheduler does not know is refused and not
+// recorded: given again after its input, it runs.
+func TestGraphUnknownInputIsRefusedNotRecorded(t *testing.T) {
+	g := newGraph(1, noValidate)
+	g.setWorkers(workers("w1"))
+	g.takeJoined()
+	rej := g.submit("c", []consensus.TaskSpec{task("b", "a")}, []string{"b"}, nil)
+	if len(rej) != 1 || rej[0].Failure.Kind != FailUnknownInput || !strings.Contains(rej[0].Failure.Message, "input a") {
+		t.Fatalf("rejected %+v, want b refused for its unknown input a", rej)
+	}
+	if g.tasks["b"] != nil {
+		t.Fatal("refused task recorded")
+	}
+	if rej := g.submit("c", []consensus.TaskSpec{task("a"), task("b", "a")}, []string{"b"}, nil); len(rej) != 0 {
+		t.Fatalf("given again with its input: %+v", rej)
+	}
+	if got := assigned(g.take()); len(got["w1"]) != 1 || got["w1"][0] != "a" {
+		t.Fatalf("assigned %v, want a", got)
+	}
+}

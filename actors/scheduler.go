@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -164,7 +165,16 @@ func (s *scheduler) handle(msg any, sender *actor.PID) {
 		} else {
 			s.g.unpin(m.Client)
 		}
-		s.log(consensus.Command{Op: consensus.OpSubmit, Client: m.Client, Tasks: m.Tasks, Want: m.Want, Data: m.Data})
+		tasks := m.Tasks
+		if len(rejected) > 0 {
+			// Only what the graph took is replicated.
+			refused := make(map[string]bool, len(rejected))
+			for _, r := range rejected {
+				refused[r.Key] = true
+			}
+			tasks = slices.DeleteFunc(slices.Clone(tasks), func(t consensus.TaskSpec) bool { return refused[t.Key] })
+		}
+		s.log(consensus.Command{Op: consensus.OpSubmit, Client: m.Client, Tasks: tasks, Want: m.Want, Data: m.Data})
 		if sender != nil {
 			s.n.sys.Root.Send(sender, &SubmitAck{Rejected: rejected})
 		}

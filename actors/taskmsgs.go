@@ -31,9 +31,14 @@ const (
 	FailArgs       = "args"         // arguments could not be decoded
 	FailUnknown    = "unknown-func" // no such function on the worker
 	FailDependency = "dependency"   // a dependency erred
-	FailKilled     = "killed-workers"
-	FailLost       = "lost" // scattered data lost with all its holders
-	FailCancelled  = "cancelled"
+	// FailUnknownInput: a submitted task reads a key the scheduler does not
+	// know (its submission died unreplicated with a leader, or it was
+	// released). The task is not recorded: the client may submit it again
+	// with its inputs.
+	FailUnknownInput = "unknown-input"
+	FailKilled       = "killed-workers"
+	FailLost         = "lost" // scattered data lost with all its holders
+	FailCancelled    = "cancelled"
 )
 
 // TaskFailure says why a task erred.

@@ -38,6 +38,11 @@ type Encoded = funcs.Encoded
 // ErrClosed: the client was closed.
 var ErrClosed = errors.New("futures: client closed")
 
+// ErrReleased: a task was given a future that was released (Release,
+// Cancel): the mesh may have forgotten its value. Keep a future while
+// tasks are submitted that read it.
+var ErrReleased = errors.New("the future was released; keep it until the tasks that read it are submitted")
+
 // Option configures Connect and NewLocalCluster.
 type Option func(*options)
 
@@ -111,8 +116,16 @@ type Client struct {
 	// scattered values, as when a leader acknowledged the registration
 	// and died before replicating it.
 	unregisteredScatter bool
-	members             []actors.MemberStatus
-	closed              bool
+	// dropSubmissions (tests only): the next n submissions are not sent,
+	// as when a leader took them and died before replicating them.
+	dropSubmissions int
+	// owedKeys: tasks the scheduler refused for an unknown input, to give
+	// it again with their lineage (watchLeader); unknownInput counts the
+	// times per key.
+	owedKeys     []string
+	unknownInput map[string]int
+	members      []actors.MemberStatus
+	closed       bool
 
 	// addrs: every member's addresses as last given to the peerstore, by
 	// peer ID (the members' addresses change when they restart on another
@@ -190,7 +203,7 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{conn: conn, log: log, states: map[string]*state{}, data: map[string]actors.DataItem{},
+	c := &Client{conn: conn, log: log, states: map[string]*state{}, unknownInput: map[string]int{}, data: map[string]actors.DataItem{},
 		addrs: map[string][]string{}, names: map[string]string{}, connectAddr: addr}
 	c.bg, c.stop = context.WithCancel(context.Background())
 	c.inflight = semaphore.NewWeighted(maxInflightTasks)
@@ -476,6 +489,20 @@ func (c *Client) watchLeader() {
 			}
 			known, knownTerm = leader, term
 		}
+		c.mu.Lock()
+		again := c.owedKeys
+		c.owedKeys = nil
+		c.mu.Unlock()
+		if len(again) > 0 && !owed {
+			c.log.Info("the scheduler did not know inputs of tasks; giving them again with their lineage", "tasks", len(again))
+			if err := c.resubmit(again); err != nil {
+				c.log.Warn("could not give the scheduler tasks again; retrying", "tasks", len(again), "err", err)
+				c.mu.Lock()
+				c.owedKeys = append(c.owedKeys, again...)
+				c.mu.Unlock()
+			}
+			continue
+		}
 		if owed {
 			keys := c.heldKeys()
 			if err := c.resubmit(keys); err != nil {
@@ -572,7 +599,7 @@ func (c *Client) pendingLocked() []string {
 // resubmit sends the keys' tasks, with every input this client submitted,
 // inputs first.
 func (c *Client) resubmit(keys []string) error {
-	specs, data := c.resubmission(keys)
+	specs, data, want := c.resubmission(keys)
 	// Inputs first, in chunks; the wanted keys ride with the last chunk.
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
@@ -581,7 +608,7 @@ func (c *Client) resubmit(keys []string) error {
 		msg := &actors.SubmitTasks{Client: c.conn.ID(), Tasks: specs[:n], Data: data, More: n < len(specs)}
 		specs, data = specs[n:], nil
 		if len(specs) == 0 {
-			msg.Want = keys
+			msg.Want = want
 		}
 		c.mu.Lock()
 		leader := c.leader
@@ -600,12 +627,11 @@ func (c *Client) resubmit(keys []string) error {
 }
 
 // resubmission lists what a new leader needs for keys: their tasks with
-// every input this client submitted or scattered, inputs first.
-func (c *Client) resubmission(keys []string) ([]consensus.TaskSpec, []actors.DataItem) {
+// every input this client submitted or scattered, inputs first, and the
+// keys among them this client holds futures of (to want).
+func (c *Client) resubmission(keys []string) (specs []consensus.TaskSpec, data []actors.DataItem, want []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var specs []consensus.TaskSpec
-	var data []actors.DataItem
 	seen := map[string]bool{}
 	lineage := map[string]consensus.TaskSpec{}
 	for _, k := range keys {
@@ -624,6 +650,9 @@ func (c *Client) resubmission(keys []string) ([]consensus.TaskSpec, []actors.Dat
 			return
 		}
 		seen[st.key] = true
+		if c.states[st.key] == st {
+			want = append(want, st.key)
+		}
 		if st.data != nil {
 			data = append(data, *st.data)
 			return
@@ -659,7 +688,7 @@ func (c *Client) resubmission(keys []string) ([]consensus.TaskSpec, []actors.Dat
 	for _, k := range keys {
 		visitKey(k)
 	}
-	return specs, data
+	return specs, data, want
 }
 
 // addMember gives a member's addresses to the peerstore. Caller holds c.mu.

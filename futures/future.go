@@ -366,6 +366,18 @@ func (c *Client) submitGraph(ctx context.Context, specs []consensus.TaskSpec, wa
 		c.mu.Unlock()
 		return nil, ErrClosed
 	}
+	inSubmission := make(map[string]bool, len(specs))
+	for i := range specs {
+		inSubmission[specs[i].Key] = true
+	}
+	for i := range specs {
+		for _, dk := range specs[i].Deps() {
+			if !inSubmission[dk] && c.states[dk] == nil {
+				c.mu.Unlock()
+				return nil, fmt.Errorf("%s: input %s: %w", specs[i].Key, dk, ErrReleased)
+			}
+		}
+	}
 	wanted := make(map[string]bool, len(want))
 	for i, k := range want {
 		fs[i] = c.ref(k)
@@ -374,10 +386,6 @@ func (c *Client) submitGraph(ctx context.Context, specs []consensus.TaskSpec, wa
 	var lineage map[string]consensus.TaskSpec
 	var external []*state // held futures the graph's inner tasks read
 	seenExternal := map[*state]bool{}
-	inSubmission := make(map[string]bool, len(specs))
-	for i := range specs {
-		inSubmission[specs[i].Key] = true
-	}
 	for i := range specs {
 		s := specs[i]
 		// The futures it reads, held now (the caller passed them), stay
@@ -490,6 +498,11 @@ func (c *Client) flushQueue() error {
 	}
 	c.mu.Lock()
 	leader := c.leader
+	if c.dropSubmissions > 0 {
+		c.dropSubmissions--
+		c.mu.Unlock()
+		return nil
+	}
 	c.mu.Unlock()
 	// Each chunk wants the keys of its own specs that the client holds.
 	for len(specs) > 0 {
@@ -629,14 +642,31 @@ func (c *Client) awaitSubmit(ctx context.Context, call *actors.Call, msg *actors
 	if !ok || len(ack.Rejected) == 0 {
 		return nil
 	}
-	updates := make([]actors.TaskUpdate, len(ack.Rejected))
-	for i, r := range ack.Rejected {
-		updates[i] = actors.TaskUpdate{Key: r.Key, State: actors.StateErred, Failure: r.Failure}
+	var updates []actors.TaskUpdate
+	c.mu.Lock()
+	for _, r := range ack.Rejected {
+		// An input the scheduler does not know although this client held
+		// it when it submitted: its submission died unreplicated with a
+		// leader. Given again with its lineage (a few times), it runs.
+		if r.Failure != nil && r.Failure.Kind == actors.FailUnknownInput && c.unknownInput[r.Key] < maxUnknownInputRetries {
+			c.unknownInput[r.Key]++
+			c.owedKeys = append(c.owedKeys, r.Key)
+			continue
+		}
+		updates = append(updates, actors.TaskUpdate{Key: r.Key, State: actors.StateErred, Failure: r.Failure})
+	}
+	c.mu.Unlock()
+	if len(updates) == 0 {
+		return nil
 	}
 	c.apply(updates)
-	r := ack.Rejected[0]
+	r := updates[0]
 	return taskError(r.Key, r.Failure)
 }
+
+// maxUnknownInputRetries: how many times a task refused for an unknown
+// input is given to the scheduler again (with its lineage) before it errs.
+const maxUnknownInputRetries = 3
 
 // fail errs pending futures of keys with err.
 func (c *Client) fail(keys []string, err error) {
@@ -910,6 +940,7 @@ func (c *Client) drop(ctx context.Context, fs []*Future, cancel bool) error {
 			if c.states[f.st.key] == f.st {
 				delete(c.states, f.st.key)
 				delete(c.data, f.st.key)
+				delete(c.unknownInput, f.st.key)
 			}
 			keys = append(keys, f.st.key)
 		}
