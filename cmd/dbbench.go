@@ -20,22 +20,85 @@ import (
 	"github.com/meshcompute/mesh/futures"
 )
 
-// newDBBenchCmd: `mesh dbbench groupby` runs the db-benchmark questions on
-// a persisted DataFrame.
+// newDBBenchCmd: `mesh dbbench groupby|join` runs the db-benchmark
+// questions on persisted DataFrames.
 func newDBBenchCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "dbbench",
-		Short: "run the db-benchmark questions (groupby) on the mesh's DataFrame",
+		Short: "run the db-benchmark questions (groupby, join) on the mesh's DataFrame",
 	}
-	c.AddCommand(newDBBenchGroupByCmd())
+	c.AddCommand(newDBBenchGroupByCmd(), newDBBenchJoinCmd())
 	return c
 }
 
 type dbbenchFlags struct {
 	data, questions, answers, peer, secretFile string
 	cpuProfile, logLevel                       string
-	runs, nodes, threads                       int
+	runs, nodes, threads, replicas             int
 	blockSize                                  int64
+	// join only
+	strategy    string
+	shuffleN    int
+	materialize bool
+}
+
+// addCommonFlags adds the flags both runners have.
+func (f *dbbenchFlags) addCommonFlags(c *cobra.Command) {
+	fl := c.Flags()
+	fl.StringVar(&f.answers, "answers", "", "write each question's answer to DIR/qN.csv")
+	fl.IntVar(&f.runs, "runs", 2, "runs of each question")
+	fl.IntVar(&f.nodes, "nodes", 2, "nodes of the local mesh (without --peer)")
+	fl.IntVar(&f.threads, "threads", 0, "worker threads per local node (0: cores / nodes)")
+	fl.IntVar(&f.replicas, "replicas", 0, "copies of each held result in the local mesh (0: the mesh's default, 2)")
+	fl.Int64Var(&f.blockSize, "block-size", 64<<20, "bytes of CSV per partition")
+	fl.StringVar(&f.peer, "peer", "", "run on an existing mesh through this node's multiaddr")
+	fl.StringVar(&f.secretFile, "secret-file", "", "that mesh's secret (with --peer)")
+	fl.StringVar(&f.logLevel, "log-level", "error", "log level of the local mesh and the client (logs go to stderr)")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the questions (not the load) to this file")
+}
+
+// connect returns a client of the mesh at --peer, or of a new local mesh
+// (announced on out); close ends both.
+func (f dbbenchFlags) connect(ctx context.Context, out io.Writer, log *slog.Logger) (client *futures.Client, close func(), err error) {
+	if f.peer != "" {
+		if client, err = futures.Connect(ctx, f.peer, futures.WithSecretFile(f.secretFile), futures.WithLogger(log)); err != nil {
+			return nil, nil, err
+		}
+		return client, func() { client.Close() }, nil
+	}
+	threads := f.threads
+	if threads <= 0 {
+		threads = max(1, runtime.NumCPU()/max(f.nodes, 1))
+	}
+	lc, err := futures.NewLocalCluster(ctx, f.nodes, futures.WithThreads(threads), futures.WithReplicas(f.replicas), futures.WithLogger(log))
+	if err != nil {
+		return nil, nil, err
+	}
+	if client, err = futures.Connect(ctx, lc.Addr(), futures.WithSecret(lc.Secret()), futures.WithLogger(log)); err != nil {
+		lc.Close()
+		return nil, nil, err
+	}
+	fmt.Fprintf(out, "local mesh: %d nodes x %d threads\n", f.nodes, threads)
+	return client, func() { client.Close(); lc.Close() }, nil
+}
+
+// startProfile starts the --cpuprofile, if any; the returned func stops it.
+func (f dbbenchFlags) startProfile() (func(), error) {
+	if f.cpuProfile == "" {
+		return func() {}, nil
+	}
+	pf, err := os.Create(f.cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(pf); err != nil {
+		pf.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		pf.Close()
+	}, nil
 }
 
 func newDBBenchGroupByCmd() *cobra.Command {
@@ -60,15 +123,7 @@ timed: like the benchmark's queries, a question's result comes in no particular 
 	fl := c.Flags()
 	fl.StringVar(&f.data, "data", "", "the groupby CSV file (required)")
 	fl.StringVar(&f.questions, "questions", "q1,q2,q3,q4,q5,q6,q7,q8,q9,q10", "questions to run, comma-separated")
-	fl.StringVar(&f.answers, "answers", "", "write each question's answer to DIR/qN.csv")
-	fl.IntVar(&f.runs, "runs", 2, "runs of each question")
-	fl.IntVar(&f.nodes, "nodes", 2, "nodes of the local mesh (without --peer)")
-	fl.IntVar(&f.threads, "threads", 0, "worker threads per local node (0: cores / nodes)")
-	fl.Int64Var(&f.blockSize, "block-size", 64<<20, "bytes of CSV per partition")
-	fl.StringVar(&f.peer, "peer", "", "run on an existing mesh through this node's multiaddr")
-	fl.StringVar(&f.secretFile, "secret-file", "", "that mesh's secret (with --peer)")
-	fl.StringVar(&f.logLevel, "log-level", "error", "log level of the local mesh and the client (logs go to stderr)")
-	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the questions (not the load) to this file")
+	f.addCommonFlags(c)
 	return c
 }
 
@@ -92,29 +147,11 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, log *slog.Logger, f d
 			return err
 		}
 	}
-	var client *futures.Client
-	if f.peer != "" {
-		var err error
-		if client, err = futures.Connect(ctx, f.peer, futures.WithSecretFile(f.secretFile), futures.WithLogger(log)); err != nil {
-			return err
-		}
-		defer client.Close()
-	} else {
-		threads := f.threads
-		if threads <= 0 {
-			threads = max(1, runtime.NumCPU()/max(f.nodes, 1))
-		}
-		lc, err := futures.NewLocalCluster(ctx, f.nodes, futures.WithThreads(threads), futures.WithLogger(log))
-		if err != nil {
-			return err
-		}
-		defer lc.Close()
-		if client, err = futures.Connect(ctx, lc.Addr(), futures.WithSecret(lc.Secret()), futures.WithLogger(log)); err != nil {
-			return err
-		}
-		defer client.Close()
-		fmt.Fprintf(out, "local mesh: %d nodes x %d threads\n", f.nodes, threads)
+	client, closeMesh, err := f.connect(ctx, out, log)
+	if err != nil {
+		return err
 	}
+	defer closeMesh()
 	start := time.Now()
 	raw, err := df.ReadCSV(f.data, df.BlockSize(f.blockSize))
 	if err != nil {
@@ -130,20 +167,11 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, log *slog.Logger, f d
 		return err
 	}
 	fmt.Fprintf(out, "load %s: %.3fs rows=%d partitions=%d\n", filepath.Base(f.data), time.Since(start).Seconds(), n, data.NPartitions())
-	if f.cpuProfile != "" {
-		pf, err := os.Create(f.cpuProfile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			pf.Close()
-			return err
-		}
-		defer func() {
-			pprof.StopCPUProfile()
-			pf.Close()
-		}()
+	stop, err := f.startProfile()
+	if err != nil {
+		return err
 	}
+	defer stop()
 	for _, q := range qs {
 		for run := 1; run <= f.runs; run++ {
 			t0 := time.Now()

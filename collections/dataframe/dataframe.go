@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -23,7 +24,11 @@ import (
 type DataFrame struct {
 	plan    *node
 	columns []string // the result's columns, in order
-	nparts  int
+	// types of the columns as far as the plan knows them ("int64",
+	// "float64", "bool", "string", "timestamp"; "" when unknown), for
+	// errors at plan time.
+	types  []string
+	nparts int
 	// held: futures of persisted partitions (released by Release).
 	held []*futures.Future
 	// index: the sorted column and its divisions, after SetIndex (dfops.go).
@@ -119,7 +124,11 @@ func ReadCSV(pattern string, opts ...Option) (*DataFrame, error) {
 			}
 		}
 	}
-	return &DataFrame{plan: &node{csv: scan}, columns: scan.names, nparts: len(scan.Parts)}, nil
+	types := make([]string, len(scan.names))
+	for i, n := range scan.names {
+		types[i] = scan.Opts.Types[n]
+	}
+	return &DataFrame{plan: &node{csv: scan}, columns: scan.names, types: types, nparts: len(scan.Parts)}, nil
 }
 
 func isGzip(f *os.File) bool {
@@ -131,32 +140,60 @@ func isGzip(f *os.File) bool {
 // Columns are the DataFrame's column names, in order.
 func (df *DataFrame) Columns() []string { return slices.Clone(df.columns) }
 
+// Explain describes the plan, one node a line, inputs indented below the
+// step that reads them (e.g. "join inner [id1]=[id1] broadcast right -> 4
+// partitions").
+func (df *DataFrame) Explain() string {
+	var b strings.Builder
+	df.plan.explain(&b, "")
+	return b.String()
+}
+
 // NPartitions is how many partitions the DataFrame has.
 func (df *DataFrame) NPartitions() int { return df.nparts }
 
+// typeOf is the type of column name as far as the plan knows it ("" when
+// unknown or absent).
+func (df *DataFrame) typeOf(name string) string {
+	if i := slices.Index(df.columns, name); i >= 0 && i < len(df.types) {
+		return df.types[i]
+	}
+	return ""
+}
+
+// typesOf are the known types of cols.
+func (df *DataFrame) typesOf(cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = df.typeOf(c)
+	}
+	return out
+}
+
 // with adds a per-partition step (fused with the steps before it).
-func (df *DataFrame) with(s Step, columns []string) *DataFrame {
+func (df *DataFrame) with(s Step, columns, types []string) *DataFrame {
 	n := &node{steps: &stepsNode{input: df.plan, steps: []Step{s}}}
 	if df.plan.steps != nil {
 		n.steps = &stepsNode{input: df.plan.steps.input, steps: append(slices.Clone(df.plan.steps.steps), s)}
 	}
-	return &DataFrame{plan: n, columns: columns, nparts: df.nparts}
+	return &DataFrame{plan: n, columns: columns, types: types, nparts: df.nparts}
 }
 
 // Select keeps the named columns, in that order.
 func (df *DataFrame) Select(cols ...string) *DataFrame {
-	return df.with(Step{Op: "select", Cols: cols}, slices.Clone(cols))
+	return df.with(Step{Op: "select", Cols: cols}, slices.Clone(cols), df.typesOf(cols))
 }
 
 // Drop removes the named columns.
 func (df *DataFrame) Drop(cols ...string) *DataFrame {
 	keep := slices.DeleteFunc(slices.Clone(df.columns), func(c string) bool { return slices.Contains(cols, c) })
-	return df.with(Step{Op: "drop", Cols: cols}, keep)
+	return df.with(Step{Op: "drop", Cols: cols}, keep, df.typesOf(keep))
 }
 
 // Rename renames columns: Rename(map[old]new).
 func (df *DataFrame) Rename(names map[string]string) *DataFrame {
 	cols := slices.Clone(df.columns)
+	types := df.typesOf(cols)
 	var pairs []string
 	for i, c := range cols {
 		if n, ok := names[c]; ok {
@@ -164,14 +201,14 @@ func (df *DataFrame) Rename(names map[string]string) *DataFrame {
 			pairs = append(pairs, c, n)
 		}
 	}
-	return df.with(Step{Op: "rename", Cols: pairs}, cols)
+	return df.with(Step{Op: "rename", Cols: pairs}, cols, types)
 }
 
 // Filter keeps the rows where pred is true (NA counts as false), e.g.
 // Filter(Col("v1").Gt(3).And(Col("id1").Contains("7"))).
 func (df *DataFrame) Filter(pred Expr) *DataFrame {
 	e := pred
-	return df.with(Step{Op: "filter", Expr: &e}, slices.Clone(df.columns))
+	return df.with(Step{Op: "filter", Expr: &e}, slices.Clone(df.columns), df.typesOf(df.columns))
 }
 
 // WithColumn adds the column name computed by e (or replaces it).
@@ -180,7 +217,9 @@ func (df *DataFrame) WithColumn(name string, e Expr) *DataFrame {
 	if !slices.Contains(cols, name) {
 		cols = append(cols, name)
 	}
-	return df.with(Step{Op: "with", Expr: &e, Name: name}, cols)
+	types := df.typesOf(cols)
+	types[slices.Index(cols, name)] = "" // not inferred from the expression
+	return df.with(Step{Op: "with", Expr: &e, Name: name}, cols, types)
 }
 
 // Expr is a column expression (package expr): Col, Lit and their methods.
@@ -217,12 +256,14 @@ func (g *GroupBy) SplitOut(n int) *GroupBy {
 func (g *GroupBy) Agg(aggs ...Agg) *DataFrame {
 	ks := make([]kernels.Agg, len(aggs))
 	cols := slices.Clone(g.keys)
+	types := g.df.typesOf(g.keys)
 	for i, a := range aggs {
 		ks[i] = kernels.Agg(a)
 		cols = append(cols, ks[i].OutName())
+		types = append(types, "")
 	}
 	n := &node{groupBy: &groupByNode{input: g.df.plan, keys: g.keys, aggs: ks, splitOut: max(g.splitOut, 1), every: 8}}
-	return &DataFrame{plan: n, columns: cols, nparts: max(g.splitOut, 1)}
+	return &DataFrame{plan: n, columns: cols, types: types, nparts: max(g.splitOut, 1)}
 }
 
 // Agg is one aggregation of a group-by.
@@ -274,7 +315,7 @@ func (df *DataFrame) Persist(ctx context.Context, c *futures.Client) (*DataFrame
 			return nil, err
 		}
 	}
-	return &DataFrame{plan: &node{persisted: &persisted{parts: fs}}, columns: df.columns, nparts: len(fs), held: fs, index: df.index}, nil
+	return &DataFrame{plan: &node{persisted: &persisted{parts: fs}}, columns: df.columns, types: df.types, nparts: len(fs), held: fs, index: df.index}, nil
 }
 
 // Release lets the mesh drop a persisted DataFrame's partitions.
@@ -380,7 +421,7 @@ func gather(ctx context.Context, c *futures.Client, fs []*futures.Future) ([]arr
 
 // Len counts the rows, each partition's on the mesh.
 func (df *DataFrame) Len(ctx context.Context, c *futures.Client) (int64, error) {
-	recs, err := df.with(Step{Op: "len"}, []string{"rows"}).computeRecords(ctx, c)
+	recs, err := df.with(Step{Op: "len"}, []string{"rows"}, []string{"int64"}).computeRecords(ctx, c)
 	if err != nil {
 		return 0, err
 	}

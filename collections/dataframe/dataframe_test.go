@@ -110,9 +110,20 @@ func TestNeededColumnsPushDown(t *testing.T) {
 		{[]Step{{Op: "filter", Expr: &e}, {Op: "select", Cols: []string{"a"}}}, []string{"a", "b"}},
 		{[]Step{{Op: "groupby-partial", Keys: []string{"d"}, Aggs: nil}}, []string{"d"}},
 		{[]Step{{Op: "len"}}, []string{"a"}},
+		{[]Step{{Op: "select", Cols: []string{"c", "a"}}, {Op: "select", Cols: []string{"a"}}}, []string{"a"}},
 	} {
 		if got := neededColumns(names, tc.steps); !slices.Equal(got, tc.want) {
 			t.Errorf("steps %v: %v, want %v", tc.steps, got, tc.want)
 		}
+	}
+	// a select is narrowed to what the steps after it need (the reader
+	// does not read the rest)
+	_, steps := pushDown(names, []Step{{Op: "select", Cols: []string{"c", "a"}}, {Op: "len"}})
+	if len(steps[0].Cols) != 0 {
+		t.Errorf("select before len: %v", steps[0].Cols)
+	}
+	_, steps = pushDown(names, []Step{{Op: "select", Cols: []string{"c", "a", "b"}}, {Op: "select", Cols: []string{"b", "a"}}})
+	if !slices.Equal(steps[0].Cols, []string{"a", "b"}) {
+		t.Errorf("select then select: %v", steps[0].Cols)
 	}
 }

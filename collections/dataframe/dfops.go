@@ -53,7 +53,7 @@ func (df *DataFrame) Head(ctx context.Context, c *futures.Client, n int64) (arro
 	if n < 0 {
 		return nil, fmt.Errorf("head: n is %d, want n >= 0", n)
 	}
-	limited := df.with(Step{Op: "head", N: n}, df.columns)
+	limited := df.with(Step{Op: "head", N: n}, df.columns, df.types)
 	var recs []arrow.RecordBatch
 	defer func() { releaseRecs(recs) }()
 	var rows int64
@@ -392,8 +392,8 @@ func (df *DataFrame) ValueCounts(col string) *DataFrame {
 	if col == "count" {
 		name = "n"
 	}
-	g := df.with(Step{Op: "dropna", Cols: []string{col}}, df.columns).GroupBy(col).Agg(Size().As(name))
-	return g.with(Step{Op: "sort", Cols: []string{name}, Desc: []bool{true}}, g.columns)
+	g := df.with(Step{Op: "dropna", Cols: []string{col}}, df.columns, df.types).GroupBy(col).Agg(Size().As(name))
+	return g.with(Step{Op: "sort", Cols: []string{name}, Desc: []bool{true}}, g.columns, g.types)
 }
 
 // Unique is the distinct values of col (NA once, if any), in order of
@@ -567,6 +567,6 @@ func (df *DataFrame) MapPartitions(name string, args ...any) *DataFrame {
 		}
 		raw[i] = b
 	}
-	out := df.with(Step{Op: "map", Name: name, Args: raw}, nil)
+	out := df.with(Step{Op: "map", Name: name, Args: raw}, nil, nil)
 	return out
 }

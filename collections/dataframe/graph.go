@@ -60,6 +60,8 @@ func (b *builder) node(ctx context.Context, n *node) ([]part, error) {
 		return b.groupBy(ctx, n.groupBy)
 	case n.sort != nil || n.reduce != nil || n.repart != nil || n.pick != nil || n.invalid != nil:
 		return b.opsNode(ctx, n) // planops.go
+	case n.join != nil:
+		return b.join(ctx, n.join, nil)
 	}
 	return nil, fmt.Errorf("dataframe: empty plan node")
 }
@@ -72,7 +74,7 @@ func (b *builder) parts(ctx context.Context, input *node, steps []Step) ([]part,
 	}
 	if input.csv != nil {
 		opts := input.csv.Opts
-		opts.Columns = neededColumns(input.csv.names, steps)
+		opts.Columns, steps = pushDown(input.csv.names, steps)
 		out := make([]part, len(input.csv.Parts))
 		for i := range input.csv.Parts {
 			var err error
@@ -81,6 +83,9 @@ func (b *builder) parts(ctx context.Context, input *node, steps []Step) ([]part,
 			}
 		}
 		return out, nil
+	}
+	if input.join != nil {
+		return b.join(ctx, input.join, steps)
 	}
 	in, err := b.node(ctx, input)
 	if err != nil || len(steps) == 0 {
@@ -136,6 +141,135 @@ func (b *builder) groupBy(ctx context.Context, g *groupByNode) ([]part, error) {
 	return out, nil
 }
 
+// join adds a join's tasks, with steps fused into them: one per partition
+// of the side that is not broadcast, or one per shuffle bucket. Only the
+// result's columns that steps need are gathered, and only the input
+// columns those come from (and the keys) are read or shuffled.
+func (b *builder) join(ctx context.Context, j *joinNode, steps []Step) ([]part, error) {
+	names := make([]string, len(j.layout))
+	for i, c := range j.layout {
+		names[i] = c.Name
+	}
+	cols := j.layout
+	var lneed, rneed []string // nil: every column
+	need, steps := pushDown(names, steps)
+	if need != nil {
+		cols = nil
+		lneed, rneed = slices.Clone(j.leftOn), slices.Clone(j.rightOn)
+		for _, c := range j.layout {
+			if !slices.Contains(need, c.Name) {
+				continue
+			}
+			cols = append(cols, c)
+			if c.Left != "" && !slices.Contains(lneed, c.Left) {
+				lneed = append(lneed, c.Left)
+			}
+			if c.Right != "" && !slices.Contains(rneed, c.Right) {
+				rneed = append(rneed, c.Right)
+			}
+		}
+	}
+	left, lsplit, err := b.side(ctx, j.left, lneed)
+	if err != nil {
+		return nil, err
+	}
+	right, rsplit, err := b.side(ctx, j.right, rneed)
+	if err != nil {
+		return nil, err
+	}
+	t := JoinTask{How: string(j.how), LeftOn: j.leftOn, RightOn: j.rightOn, Columns: cols, Steps: steps}
+	add := func(l, r []part) (part, error) {
+		t.Left = len(l)
+		args := make([]any, 0, 1+len(l)+len(r))
+		args = append(args, t)
+		args = append(args, l...)
+		args = append(args, r...)
+		return b.add(opJoin, args...)
+	}
+	var out []part
+	switch j.strategy {
+	case broadcastRight:
+		for _, l := range left {
+			p, err := add([]part{l}, right)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p)
+		}
+	case broadcastLeft:
+		for _, r := range right {
+			p, err := add(left, []part{r})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p)
+		}
+	case shuffleJoin:
+		lb, err := b.shuffle(left, SplitTask{Keys: j.leftOn, N: j.n, Cols: lsplit})
+		if err != nil {
+			return nil, err
+		}
+		rb, err := b.shuffle(right, SplitTask{Keys: j.rightOn, N: j.n, Cols: rsplit})
+		if err != nil {
+			return nil, err
+		}
+		for i := range j.n {
+			p, err := add(lb[i], rb[i])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p)
+		}
+	default:
+		return nil, fmt.Errorf("dataframe: join without a strategy")
+	}
+	return out, nil
+}
+
+// side returns the partitions of a join's input, reading only the columns
+// cols (nil: all) where that is free: fused into a CSV read (pushed down),
+// into its per-partition steps, or into an inner join's tasks. Otherwise
+// (persisted partitions, a group-by's) it returns cols for the shuffle's
+// split tasks to select, else nil.
+func (b *builder) side(ctx context.Context, n *node, cols []string) ([]part, []string, error) {
+	if cols == nil {
+		p, err := b.node(ctx, n)
+		return p, nil, err
+	}
+	sel := Step{Op: "select", Cols: cols}
+	switch {
+	case n.csv != nil, n.join != nil:
+		p, err := b.parts(ctx, n, []Step{sel})
+		return p, nil, err
+	case n.steps != nil:
+		p, err := b.parts(ctx, n.steps.input, append(slices.Clone(n.steps.steps), sel))
+		return p, nil, err
+	}
+	p, err := b.node(ctx, n)
+	return p, cols, err
+}
+
+// shuffle hash-splits every partition as t says: out[j] are bucket j of
+// each partition. Equal keys of the same types land in the same bucket
+// whichever side, node or process splits them.
+func (b *builder) shuffle(parts []part, t SplitTask) ([][]part, error) {
+	out := make([][]part, t.N)
+	for _, p := range parts {
+		s, err := b.add(opSplit, t, p)
+		if err != nil {
+			return nil, err
+		}
+		for j := range out {
+			pick, err := b.add(opPick, j, s)
+			if err != nil {
+				return nil, err
+			}
+			out[j] = append(out[j], pick)
+		}
+	}
+	return out, nil
+}
+
 // tree reduces partial states to one final partition.
 func (b *builder) tree(g *groupByNode, level []part) (part, error) {
 	every := max(g.every, 2)
@@ -163,6 +297,15 @@ func (b *builder) tree(g *groupByNode, level []part) (part, error) {
 // neededColumns are the columns of a source (names, in file order) that
 // steps read; nil means all.
 func neededColumns(names []string, steps []Step) []string {
+	cols, _ := pushDown(names, steps)
+	return cols
+}
+
+// pushDown returns the columns of a source (names, in file order) that
+// steps read (nil: all), and the steps with every select narrowed to the
+// columns the steps after it need (the source will not have the others).
+func pushDown(names []string, steps []Step) ([]string, []Step) {
+	steps = slices.Clone(steps)
 	var need map[string]bool // nil: every column
 	for i := len(steps) - 1; i >= 0; i-- {
 		s := steps[i]
@@ -179,10 +322,15 @@ func neededColumns(names []string, steps []Step) []string {
 			}
 		case "select":
 			next := map[string]bool{}
+			var cols []string
 			for _, c := range s.Cols {
 				if need == nil || need[c] {
 					next[c] = true
+					cols = append(cols, c)
 				}
+			}
+			if need != nil {
+				steps[i].Cols = cols
 			}
 			need = next
 		case "filter":
@@ -214,7 +362,7 @@ func neededColumns(names []string, steps []Step) []string {
 		}
 	}
 	if need == nil {
-		return nil
+		return nil, steps
 	}
 	out := make([]string, 0, len(need))
 	for _, c := range names {
@@ -225,7 +373,7 @@ func neededColumns(names []string, steps []Step) []string {
 	if len(out) == 0 && len(names) > 0 {
 		out = names[:1] // rows still need a column to count
 	}
-	return out
+	return out, steps
 }
 
 func aggColumns(a kernels.Agg) []string {

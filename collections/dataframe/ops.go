@@ -23,6 +23,7 @@ const (
 	opAgg   = "dataframe.agg"
 	opSplit = "dataframe.split"
 	opPick  = "dataframe.pick"
+	opJoin  = "dataframe.join"
 )
 
 func init() {
@@ -33,6 +34,7 @@ func init() {
 	registerOps() // planops.go: sort, reductions, repartition, map
 	futures.Register(opParquet, runParquet)
 	futures.Register(opWrite, runWrite)
+	futures.Register(opJoin, runJoin)
 }
 
 var mem = memory.DefaultAllocator
@@ -52,8 +54,13 @@ func runPart(ctx context.Context, t PartTask, inputs ...futures.RawBytes) (futur
 	if err != nil {
 		return nil, err
 	}
+	return applySteps(ctx, rec, t.Steps)
+}
+
+// applySteps runs steps on rec (which it releases) and encodes the result.
+func applySteps(ctx context.Context, rec arrow.RecordBatch, steps []Step) (futures.Encoded, error) {
 	defer func() { rec.Release() }()
-	for _, s := range t.Steps {
+	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -190,6 +197,50 @@ func runAgg(ctx context.Context, t AggTask, inputs ...futures.RawBytes) (futures
 	return encodeValue(out)
 }
 
+// runJoin joins the left partitions (the first t.Left inputs) with the
+// right ones (the rest), each side concatenated, and runs t.Steps.
+func runJoin(ctx context.Context, t JoinTask, inputs ...futures.RawBytes) (futures.Encoded, error) {
+	if t.Left < 1 || t.Left >= len(inputs) {
+		return nil, fmt.Errorf("dataframe.join: %d left inputs of %d", t.Left, len(inputs))
+	}
+	left, err := decodeConcat(inputs[:t.Left])
+	if err != nil {
+		return nil, err
+	}
+	defer left.Release()
+	right, err := decodeConcat(inputs[t.Left:])
+	if err != nil {
+		return nil, err
+	}
+	defer right.Release()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rec, err := kernels.HashJoinColumns(mem, left, right, t.LeftOn, t.RightOn, t.How, t.Columns)
+	if err != nil {
+		return nil, err
+	}
+	return applySteps(ctx, rec, t.Steps)
+}
+
+// decodeConcat decodes partition values into one record.
+func decodeConcat(inputs []futures.RawBytes) (arrow.RecordBatch, error) {
+	recs := make([]arrow.RecordBatch, 0, len(inputs))
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	for _, in := range inputs {
+		r, err := decodePart(in)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	return kernels.Concat(mem, recs)
+}
+
 // runSplit hash-partitions a partition for a shuffle: one value holding
 // every bucket.
 func runSplit(ctx context.Context, t SplitTask, input futures.RawBytes) (futures.Encoded, error) {
@@ -197,7 +248,15 @@ func runSplit(ctx context.Context, t SplitTask, input futures.RawBytes) (futures
 	if err != nil {
 		return nil, err
 	}
-	defer rec.Release()
+	defer func() { rec.Release() }()
+	if t.Cols != nil {
+		sel, err := selectColumns(rec, t.Cols)
+		if err != nil {
+			return nil, err
+		}
+		rec.Release()
+		rec = sel
+	}
 	parts, err := kernels.HashPartition(mem, rec, t.Keys, t.N)
 	if err != nil {
 		return nil, err

@@ -331,7 +331,7 @@ func leadingFilters(steps []Step) []Expr {
 // parquetTasks are the tasks of a Parquet source followed by steps: the
 // row groups that survive the leading filters, the columns the steps need.
 func (s *parquetScan) parquetTasks(steps []Step) []ParquetTask {
-	cols := neededColumns(s.names, steps)
+	cols, steps := pushDown(s.names, steps)
 	parts := s.partitions(leadingFilters(steps))
 	out := make([]ParquetTask, len(parts))
 	for i, p := range parts {
@@ -359,29 +359,7 @@ func runParquet(ctx context.Context, t ParquetTask) (futures.Encoded, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err = applySteps(ctx, rec, t.Steps)
-	if err != nil {
-		return nil, err
-	}
-	defer rec.Release()
-	return encodeValue(rec)
-}
-
-// applySteps runs steps on rec, releasing it (and every intermediate).
-func applySteps(ctx context.Context, rec arrow.RecordBatch, steps []Step) (arrow.RecordBatch, error) {
-	for _, s := range steps {
-		if err := ctx.Err(); err != nil {
-			rec.Release()
-			return nil, err
-		}
-		next, err := applyStep(ctx, rec, s)
-		rec.Release()
-		if err != nil {
-			return nil, err
-		}
-		rec = next
-	}
-	return rec, nil
+	return applySteps(ctx, rec, t.Steps)
 }
 
 // readParquetPart reads row groups of a file, only the named columns (nil:

@@ -1,6 +1,9 @@
 package dataframe
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/meshcompute/mesh/collections/dataframe/expr"
 	"github.com/meshcompute/mesh/collections/dataframe/kernels"
 	"github.com/meshcompute/mesh/futures"
@@ -29,6 +32,9 @@ type node struct {
 	repart  *repartNode
 	pick    *pickNode
 	invalid error
+	// A join of two inputs (the small side broadcast, or both sides hash
+	// shuffled by the keys).
+	join *joinNode
 }
 
 // csvScan reads CSV files split into byte ranges (one partition each).
@@ -67,6 +73,43 @@ type groupByNode struct {
 	every    int // fan-in of the tree reduction
 }
 
+// joinStrategy is how a join's tasks get matching rows together.
+type joinStrategy uint8
+
+const (
+	// broadcastRight: one task per left partition, each given every right
+	// partition (inner and left joins).
+	broadcastRight joinStrategy = iota + 1
+	// broadcastLeft: one task per right partition, each given every left
+	// partition (inner and right joins).
+	broadcastLeft
+	// shuffleJoin: both sides hash-split by their keys into n buckets; task
+	// j joins bucket j of every left partition with bucket j of every right
+	// one (any join).
+	shuffleJoin
+)
+
+func (s joinStrategy) String() string {
+	switch s {
+	case broadcastRight:
+		return "broadcast right"
+	case broadcastLeft:
+		return "broadcast left"
+	case shuffleJoin:
+		return "shuffle"
+	}
+	return "?"
+}
+
+type joinNode struct {
+	left, right     *node
+	leftOn, rightOn []string
+	how             JoinType
+	layout          []kernels.JoinColumn // the result's columns
+	strategy        joinStrategy
+	n               int // output partitions (shuffle buckets)
+}
+
 // Step is one per-partition operation.
 type Step struct {
 	Op string `msgpack:"op"` // select, drop, rename, filter, with, groupby-partial, head, len
@@ -102,9 +145,49 @@ type AggTask struct {
 	Final bool          `msgpack:"final,omitempty"`
 }
 
+// JoinTask joins its inputs: the first Left of them are partitions of the
+// left side (concatenated), the rest the right side's, into Columns (those
+// of the join's result that Steps need); then it runs Steps on the result
+// (fused, like a partition task's). The argument of "dataframe.join".
+type JoinTask struct {
+	How     string               `msgpack:"how"`
+	LeftOn  []string             `msgpack:"left_on"`
+	RightOn []string             `msgpack:"right_on"`
+	Columns []kernels.JoinColumn `msgpack:"columns"`
+	Left    int                  `msgpack:"left"`
+	Steps   []Step               `msgpack:"steps,omitempty"`
+}
+
 // SplitTask hash-partitions its input by Keys into N parts (the map side of
-// a shuffle). The argument of "dataframe.split".
+// a shuffle), keeping only the columns Cols (nil: all). The argument of
+// "dataframe.split".
 type SplitTask struct {
 	Keys []string `msgpack:"keys"`
 	N    int      `msgpack:"n"`
+	Cols []string `msgpack:"cols,omitempty"`
+}
+
+// explain writes the plan as an indented tree, one node per line.
+func (n *node) explain(b *strings.Builder, indent string) {
+	switch {
+	case n.csv != nil:
+		fmt.Fprintf(b, "%scsv %d partitions\n", indent, len(n.csv.Parts))
+	case n.persisted != nil:
+		fmt.Fprintf(b, "%spersisted %d partitions\n", indent, len(n.persisted.parts))
+	case n.steps != nil:
+		ops := make([]string, len(n.steps.steps))
+		for i, s := range n.steps.steps {
+			ops[i] = s.Op
+		}
+		fmt.Fprintf(b, "%ssteps %s\n", indent, strings.Join(ops, ", "))
+		n.steps.input.explain(b, indent+"  ")
+	case n.groupBy != nil:
+		fmt.Fprintf(b, "%sgroupby %v split-out %d\n", indent, n.groupBy.keys, n.groupBy.splitOut)
+		n.groupBy.input.explain(b, indent+"  ")
+	case n.join != nil:
+		j := n.join
+		fmt.Fprintf(b, "%sjoin %s %v=%v %s -> %d partitions\n", indent, j.how, j.leftOn, j.rightOn, j.strategy, j.n)
+		j.left.explain(b, indent+"  ")
+		j.right.explain(b, indent+"  ")
+	}
 }

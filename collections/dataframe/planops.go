@@ -144,7 +144,7 @@ func (b *builder) subset(ctx context.Context, n *node, idx []int, steps []Step) 
 	switch {
 	case n.csv != nil:
 		opts := n.csv.Opts
-		opts.Columns = neededColumns(n.csv.names, steps)
+		opts.Columns, steps = pushDown(n.csv.names, steps)
 		out := make([]part, len(idx))
 		for k, i := range idx {
 			if i < 0 || i >= len(n.csv.Parts) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +80,92 @@ func TestGroupByAnswersMatchDuckDB(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// The join questions on a 2-node mesh, from persisted tables (x and big in
+// 3 partitions, small and medium in one), with each strategy: the default
+// (q1–q4 broadcast their right table, q5 shuffles), every question
+// broadcast (q5 too, big sent to every x partition), every question
+// shuffled into 4 partitions; the join's result persisted, or the answer's
+// sums fused into the join's tasks. Against DuckDB's answers.
+func TestJoinAnswersMatchDuckDB(t *testing.T) {
+	if _, err := os.Stat(fixtures); err != nil {
+		t.Skipf("fixtures not found at %s: %v", fixtures, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	lc, err := futures.NewLocalCluster(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	c, err := lc.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := filepath.Join(fixtures, "J1_1e5")
+	x, _, _, _ := JoinFiles(prefix)
+	st, err := os.Stat(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := ReadJoinTables(prefix, st.Size()/3+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.X.NPartitions() != 3 || raw.Big.NPartitions() != 3 || raw.Small.NPartitions() != 1 || raw.Medium.NPartitions() != 1 {
+		t.Fatalf("partitions x %d big %d small %d medium %d", raw.X.NPartitions(), raw.Big.NPartitions(), raw.Small.NPartitions(), raw.Medium.NPartitions())
+	}
+	tables, err := raw.Persist(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tables.Release(ctx, c)
+	for _, s := range []struct {
+		name    string
+		opts    []df.JoinOption
+		persist bool
+	}{
+		{"default", nil, true},
+		{"broadcast", []df.JoinOption{df.Broadcast()}, false},
+		{"shuffle", []df.JoinOption{df.Shuffle(4)}, true},
+		{"shuffle-fused", []df.JoinOption{df.Shuffle(4)}, false},
+	} {
+		for _, q := range JoinQuestions {
+			t.Run(s.name+"/"+q.Name, func(t *testing.T) {
+				j, err := q.Join(tables, s.opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				plan := j.Explain()
+				want := "broadcast right"
+				if s.name == "shuffle" || s.name == "shuffle-fused" || (s.name == "default" && q.Right == "big") {
+					want = "shuffle"
+				}
+				if !strings.Contains(plan, want) {
+					t.Fatalf("plan is not %s:\n%s", want, plan)
+				}
+				rec, held, err := q.Run(ctx, c, tables, s.persist, s.opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rec.Release()
+				if held != nil {
+					defer held.Release(ctx, c)
+				}
+				var got bytes.Buffer
+				if err := WriteAnswer(&got, rec); err != nil {
+					t.Fatal(err)
+				}
+				want2, err := os.ReadFile(filepath.Join(fixtures, "answers", "J1_1e5", q.Name+".csv"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := CompareAnswers(got.Bytes(), want2); err != nil {
+					t.Fatalf("%v\n%s", err, plan)
+				}
+			})
+		}
 	}
 }

@@ -1,7 +1,9 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -343,25 +345,7 @@ func take2(mem memory.Allocator, a, b *view, ia, ib []int32) arrow.Array {
 		}
 		return o.finish()
 	case kString:
-		total := 0
-		for i := 0; i < n; i++ {
-			if v, j := src(i); v != nil {
-				total += int(v.offs[j+1] - v.offs[j])
-			}
-		}
-		offs := make([]int32, n+1)
-		data := make([]byte, 0, total)
-		valid := bitmap{n: n}
-		for i := 0; i < n; i++ {
-			v, j := src(i)
-			if v == nil || v.isNull(j) {
-				valid.setNull(mem, i)
-			} else {
-				data = append(data, v.data[v.offs[j]:v.offs[j+1]]...)
-			}
-			offs[i+1] = int32(len(data))
-		}
-		return buildString(mem, offs, data, &valid)
+		return takeString(mem, a, b, ia, ib)
 	case kList:
 		offs := make([]int32, n+1)
 		var cidx []int32
@@ -408,6 +392,87 @@ func take2(mem memory.Allocator, a, b *view, ia, ib []int32) arrow.Array {
 		return out
 	}
 	panic("take: unsupported kind")
+}
+
+// takeString gathers strings straight into the output's buffers: lengths and nulls first, then the bytes.
+func takeString(mem memory.Allocator, a, b *view, ia, ib []int32) arrow.Array {
+	n := len(ia)
+	ob := allocBuf(mem, (n+1)*4)
+	offs := arrow.Int32Traits.CastFromBytes(ob.Bytes())[:n+1]
+	valid := bitmap{n: n}
+	var total int64
+	offs[0] = 0
+	switch {
+	case b == nil && a.valid == nil:
+		ao := a.offs
+		for i, j := range ia {
+			if j >= 0 {
+				total += int64(ao[j+1] - ao[j])
+			} else {
+				valid.setNull(mem, i)
+			}
+			offs[i+1] = int32(total)
+		}
+	default:
+		for i := range n {
+			v, j := a, int(ia[i])
+			if j < 0 && b != nil {
+				v, j = b, int(ib[i])
+			}
+			if j < 0 || v.isNull(j) {
+				valid.setNull(mem, i)
+			} else {
+				total += int64(v.offs[j+1] - v.offs[j])
+			}
+			offs[i+1] = int32(total)
+		}
+	}
+	if total > math.MaxInt32 {
+		panic(fmt.Sprintf("take: %d bytes of strings do not fit one utf8 array (2 GiB)", total))
+	}
+	// 8 bytes of slack: short strings are copied as one or two 8-byte words, the excess overwritten by the next
+	db := allocBuf(mem, int(total)+8)
+	data := db.Bytes()
+	if b == nil {
+		ao, ad := a.offs, a.data
+		for i, j := range ia {
+			o, e := offs[i], offs[i+1]
+			if e == o {
+				continue
+			}
+			from, to := ao[j], ao[j+1]
+			switch l := e - o; {
+			case l <= 8 && int(from)+8 <= len(ad):
+				binary.LittleEndian.PutUint64(data[o:], binary.LittleEndian.Uint64(ad[from:]))
+			case l > 8 && l <= 16:
+				binary.LittleEndian.PutUint64(data[o:], binary.LittleEndian.Uint64(ad[from:]))
+				binary.LittleEndian.PutUint64(data[e-8:], binary.LittleEndian.Uint64(ad[to-8:]))
+			default:
+				copy(data[o:e], ad[from:to])
+			}
+		}
+	} else {
+		for i := range n {
+			o := offs[i]
+			if offs[i+1] == o {
+				continue
+			}
+			v, j := a, ia[i]
+			if j < 0 {
+				v, j = b, ib[i]
+			}
+			copy(data[o:offs[i+1]], v.data[v.offs[j]:v.offs[j+1]])
+		}
+	}
+	d := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{valid.buf, ob, db}, nil, valid.nulls, 0)
+	out := array.MakeFromData(d)
+	d.Release()
+	ob.Release()
+	db.Release()
+	if valid.buf != nil {
+		valid.buf.Release()
+	}
+	return out
 }
 
 func takeView(mem memory.Allocator, a *view, idx []int32) arrow.Array {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -127,4 +129,65 @@ func BenchmarkHashJoin(b *testing.B) {
 		j.Release()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchRows, "ns/row")
+}
+
+// The join fixture's x (1e5 rows: 3 int keys, 3 string keys, a float)
+// joined as db-benchmark's q1 (a right table of 10 rows), q2 (1e3... rows)
+// and q5 (1e5 rows); ns per row of x.
+func BenchmarkJoinDBBench(b *testing.B) {
+	fixture(b, "J1_1e5_NA_0_0.csv")
+	mem := memory.NewGoAllocator()
+	x := readWhole(b, mem, filepath.Join(fixtureDir, "J1_1e5_NA_0_0.csv"))
+	defer x.Release()
+	for _, q := range []struct{ name, right, on string }{{"q1", "small", "id1"}, {"q2", "medium", "id2"}, {"q4", "medium", "id5"}, {"q5", "big", "id3"}} {
+		r := readWhole(b, mem, filepath.Join(fixtureDir, "J1_1e5_"+q.right+".csv"))
+		b.Run(q.name, func(b *testing.B) {
+			for b.Loop() {
+				j, err := HashJoin(mem, x, r, []string{q.on}, []string{q.on}, "inner", [2]string{"", "_r"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				j.Release()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(x.NumRows()), "ns/row")
+		})
+		r.Release()
+	}
+	b.Run("partition8", func(b *testing.B) {
+		for b.Loop() {
+			parts, err := HashPartition(mem, x, []string{"id3"}, 8)
+			if err != nil {
+				b.Fatal(err)
+			}
+			releaseAll(parts)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(x.NumRows()), "ns/row")
+	})
+}
+
+// joinPairs alone on two 1.3M-row integer keys (a q5 shuffle bucket's size
+// at 1e7 rows): ns per row of the probe side (the build costs included).
+func BenchmarkJoinPairs(b *testing.B) {
+	mem := memory.NewGoAllocator()
+	rng := rand.New(rand.NewPCG(1, 1))
+	const n = 1_300_000
+	mk := func() *view {
+		bl := array.NewInt64Builder(mem)
+		defer bl.Release()
+		for range n {
+			bl.Append(int64(rng.IntN(n * 11 / 10)))
+		}
+		v, err := newView(bl.NewArray(), "k")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return v
+	}
+	l, r := mk(), mk()
+	defer l.arr.Release()
+	defer r.arr.Release()
+	for b.Loop() {
+		joinPairs([]*view{l}, []*view{r}, n, n, false, false)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/row")
 }
