@@ -109,10 +109,10 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, log *slog.Logger, f d
 			return err
 		}
 		defer lc.Close()
-		if client, err = futures.Connect(ctx, lc.Addr(), futures.WithSecret(lc.Secret()), futures.WithLogger(log)); err != nil {
+		// The cluster's own client: it reads the nodes' stores directly.
+		if client, err = lc.Client(ctx, futures.WithLogger(log)); err != nil {
 			return err
 		}
-		defer client.Close()
 		fmt.Fprintf(out, "local mesh: %d nodes x %d threads\n", f.nodes, threads)
 	}
 	start := time.Now()

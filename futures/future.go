@@ -124,6 +124,17 @@ func (c *Client) fetch(ctx context.Context, where map[string][]string) (map[stri
 		}
 		next := map[string][]string{}
 		for h, keys := range byHolder {
+			if vals, ok := c.inproc.Values(h, keys); ok {
+				// A node of this process: its store, without the network.
+				for i, k := range keys {
+					if vals[i] == nil {
+						next[k] = pending[k]
+						continue
+					}
+					out[k] = vals[i]
+				}
+				continue
+			}
 			p, err := peer.Decode(h)
 			var reply *actors.FetchReply
 			if err == nil {
