@@ -33,7 +33,7 @@ func newDBBenchCmd() *cobra.Command {
 
 type dbbenchFlags struct {
 	data, questions, answers, peer, secretFile string
-	cpuProfile, logLevel                       string
+	cpuProfile, loadProfile, logLevel          string
 	runs, nodes, threads                       int
 	blockSize                                  int64
 }
@@ -69,6 +69,7 @@ timed: like the benchmark's queries, a question's result comes in no particular 
 	fl.StringVar(&f.secretFile, "secret-file", "", "that mesh's secret (with --peer)")
 	fl.StringVar(&f.logLevel, "log-level", "error", "log level of the local mesh and the client (logs go to stderr)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the questions (not the load) to this file")
+	fl.StringVar(&f.loadProfile, "load-cpuprofile", "", "write a Go CPU profile of the load to this file")
 	return c
 }
 
@@ -115,6 +116,22 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, log *slog.Logger, f d
 		}
 		fmt.Fprintf(out, "local mesh: %d nodes x %d threads\n", f.nodes, threads)
 	}
+	stopLoadProfile := func() {}
+	if f.loadProfile != "" {
+		pf, err := os.Create(f.loadProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			pf.Close()
+			return err
+		}
+		stopLoadProfile = func() {
+			pprof.StopCPUProfile()
+			pf.Close()
+		}
+		defer stopLoadProfile() // on error; a second stop does nothing
+	}
 	start := time.Now()
 	raw, err := df.ReadCSV(f.data, df.BlockSize(f.blockSize))
 	if err != nil {
@@ -130,6 +147,7 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, log *slog.Logger, f d
 		return err
 	}
 	fmt.Fprintf(out, "load %s: %.3fs rows=%d partitions=%d\n", filepath.Base(f.data), time.Since(start).Seconds(), n, data.NPartitions())
+	stopLoadProfile()
 	if f.cpuProfile != "" {
 		pf, err := os.Create(f.cpuProfile)
 		if err != nil {
