@@ -62,6 +62,9 @@ func runPart(ctx context.Context, t PartTask, inputs ...futures.RawBytes) (futur
 		rec.Release()
 		rec = next
 	}
+	if t.Split != nil {
+		return splitRecord(rec, *t.Split)
+	}
 	return encodeValue(rec)
 }
 
@@ -196,26 +199,28 @@ func runSplit(ctx context.Context, t SplitTask, input futures.RawBytes) (futures
 		return nil, err
 	}
 	defer rec.Release()
+	return splitRecord(rec, t)
+}
+
+// splitRecord hash-partitions rec into one split value.
+func splitRecord(rec arrow.RecordBatch, t SplitTask) (futures.Encoded, error) {
 	parts, err := kernels.HashPartition(mem, rec, t.Keys, t.N)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		for _, p := range parts {
-			p.Release()
-		}
-	}()
-	buckets := make([][]byte, len(parts))
-	for i, p := range parts {
-		if buckets[i], err = encodePayload(p); err != nil {
-			return nil, err
-		}
-	}
-	return encodeSplit(buckets), nil
+	defer releaseRecs(parts)
+	return encodeSplit(parts)
 }
 
 // runPick takes one bucket of a split (on the split's node: only the bucket
-// travels on).
-func runPick(i int, split futures.RawBytes) (futures.RawBytes, error) {
-	return splitBucket(split, i)
+// travels on). The bucket is a whole partition value inside the split's
+// bytes; it is copied (once, keeping its IPC file 8-byte aligned) so that
+// the split's memory is freed as soon as its picks have run, not when the
+// last consumer of any of its buckets is done.
+func runPick(i int, split futures.RawBytes) (futures.Encoded, error) {
+	b, err := splitBucket(split, i)
+	if err != nil {
+		return nil, err
+	}
+	return copyAligned(b), nil
 }
