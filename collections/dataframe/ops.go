@@ -123,8 +123,8 @@ func applyStep(ctx context.Context, rec arrow.RecordBatch, s Step) (arrow.Record
 			exprs = append(exprs, *s.Expr)
 		}
 		return expr.Project(mem, rec, names, exprs)
-	case "groupby-partial":
-		return kernels.GroupByPartial(mem, rec, s.Keys, s.Aggs)
+	case "groupby-partial": // always combined (graph.go's tree) before the final step
+		return kernels.GroupByPartialAdaptive(mem, rec, s.Keys, s.Aggs)
 	case "head":
 		return kernels.Head(rec, s.N), nil
 	case "len":
