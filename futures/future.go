@@ -653,7 +653,10 @@ func (c *Client) Gather(ctx context.Context, fs []*Future) ([]any, error) {
 }
 
 // GatherAs waits for every future and decodes the values into T. It
-// returns as soon as any future fails, with that future's error.
+// returns as soon as any future fails, with that future's error. With T
+// RawBytes the values (msgpack bin) are not copied: they alias the fetched
+// bytes — for a LocalCluster's client, the holder's store — and must not be
+// modified.
 func GatherAs[T any](ctx context.Context, c *Client, fs []*Future) ([]T, error) {
 	for f, err := range c.AsCompleted(ctx, fs) {
 		if err != nil {
@@ -683,6 +686,13 @@ func GatherAs[T any](ctx context.Context, c *Client, fs []*Future) ([]T, error) 
 	}
 	out := make([]T, len(fs))
 	for i, f := range fs {
+		if p, ok := any(&out[i]).(*RawBytes); ok {
+			var err error
+			if *p, err = funcs.DecodeRaw(raw[f.st.key]); err != nil {
+				return nil, fmt.Errorf("decode the value of %s into %T: %w", f.st.key, out[i], err)
+			}
+			continue
+		}
 		if err := msgpack.Unmarshal(raw[f.st.key], &out[i]); err != nil {
 			return nil, fmt.Errorf("decode the value of %s into %T: %w", f.st.key, out[i], err)
 		}

@@ -79,3 +79,33 @@ func TestLocalClusterClientReadsStoresDirectly(t *testing.T) {
 		}
 	}
 }
+
+// GatherAs[RawBytes] aliases the fetched value (the holder's store in a
+// LocalCluster) instead of decoding a copy.
+func TestGatherRawBytesAliases(t *testing.T) {
+	lc, c := newCluster(t, 1)
+	ctx := ctxT(t)
+	f, err := c.Submit(ctx, "test.blob", 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := GatherAs[RawBytes](ctx, c, []*Future{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got[0]) != 4096 || got[0][0] != 7 {
+		t.Fatalf("got %d bytes", len(got[0]))
+	}
+	vals, ok := lc.inproc.Values(lc.Nodes()[0].ID().String(), []string{f.Key()})
+	if !ok || vals[0] == nil {
+		t.Fatal("the node does not hold the value")
+	}
+	stored := vals[0]
+	if unsafe.SliceData(got[0]) != unsafe.SliceData(stored[len(stored)-4096:]) {
+		t.Fatal("GatherAs[RawBytes] copied the value")
+	}
+	copied, err := GatherAs[[]byte](ctx, c, []*Future{f})
+	if err != nil || !bytes.Equal(copied[0], got[0]) || unsafe.SliceData(copied[0]) == unsafe.SliceData(got[0]) {
+		t.Fatalf("GatherAs[[]byte]: %v", err)
+	}
+}

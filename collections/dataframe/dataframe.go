@@ -360,7 +360,7 @@ func (df *DataFrame) computeRecords(ctx context.Context, c *futures.Client) ([]a
 // gather fetches partitions and decodes them, in order (the caller
 // releases them).
 func gather(ctx context.Context, c *futures.Client, fs []*futures.Future) ([]arrow.RecordBatch, error) {
-	vals, err := futures.GatherAs[[]byte](ctx, c, fs)
+	vals, err := futures.GatherAs[futures.RawBytes](ctx, c, fs) // no copy: decodePart maps them
 	if err != nil {
 		return nil, err
 	}
