@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 
@@ -341,7 +342,8 @@ func (df *DataFrame) ComputeRecord(ctx context.Context, c *futures.Client) (arro
 			r.Release()
 		}
 	}()
-	return kernels.Concat(mem, recs)
+	// The client's cores are free while it concatenates: one column each.
+	return kernels.ConcatParallel(mem, recs, runtime.GOMAXPROCS(0))
 }
 
 func (df *DataFrame) computeRecords(ctx context.Context, c *futures.Client) ([]arrow.RecordBatch, error) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
 // Every row its own group (the adaptive partial's pass-through) gives states
@@ -118,5 +119,35 @@ func TestGroupByPartialAdaptive(t *testing.T) {
 		}
 		got.Release()
 		want.Release()
+	}
+}
+
+// ConcatParallel gives Concat's record, whatever the workers.
+func TestConcatParallel(t *testing.T) {
+	mem := checkedMem(t)
+	data := genG1(5000, 10)
+	var parts []arrow.RecordBatch
+	for _, r := range [][2]int64{{0, 1}, {1, int64(len(data) / 3)}, {int64(len(data) / 3), int64(len(data))}} {
+		p, err := ReadCSVRange(mem, bytes.NewReader(data), int64(len(data)), r[0], r[1], CSVOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, p)
+	}
+	defer releaseAll(parts)
+	want, err := Concat(mem, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer want.Release()
+	for _, w := range []int{0, 1, 2, 4, 64} {
+		got, err := ConcatParallel(mem, parts, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !array.RecordEqual(got, want) || got.NumRows() != 5000 {
+			t.Fatalf("workers %d: records differ", w)
+		}
+		got.Release()
 	}
 }
