@@ -75,6 +75,9 @@ type NodeConfig struct {
 	RaftLogLevel string
 	// Chaos, for tests and chaos runs only, gates the node's host (nil: none).
 	Chaos *mesh.ChaosGater
+	// InProcess, if set, is the set of nodes in this process that this
+	// node joins: it reads their values from their stores directly.
+	InProcess *InProcess
 }
 
 func (c *NodeConfig) defaults() {
@@ -221,6 +224,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	if err := n.writeAddrFile(); err != nil {
 		return nil, err
 	}
+	cfg.InProcess.add(n)
 	n.log.Info("node started", "id", n.self, "addrs", n.Addrs(), "new_mesh", n.Created)
 	return n, nil
 }
@@ -456,6 +460,7 @@ func (n *Node) Leave(ctx context.Context) error {
 // a closed node is a dead member until it restarts (see Leave).
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.cfg.InProcess.remove(n)
 		if n.supervisor != nil {
 			n.sys.Root.Stop(n.supervisor)
 			select {

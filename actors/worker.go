@@ -139,6 +139,12 @@ func (n *Node) replicate(ctx context.Context, targets []string, keys []string, v
 		if err != nil || t == n.self {
 			continue
 		}
+		if n.storeLocal(t, keys, values) {
+			mu.Lock()
+			ok = append(ok, t)
+			mu.Unlock()
+			continue
+		}
 		wg.Go(func() {
 			c, cancel := context.WithTimeout(ctx, fetchTimeout)
 			defer cancel()
@@ -251,6 +257,9 @@ func (n *Node) input(ctx context.Context, key string, holders []string) ([]byte,
 	for _, h := range holders {
 		if h == n.self {
 			continue
+		}
+		if v, ok := n.localValue(h, key); ok {
+			return v, nil
 		}
 		p, err := peer.Decode(h)
 		if err != nil {

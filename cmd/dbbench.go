@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -33,7 +34,7 @@ func newDBBenchCmd() *cobra.Command {
 
 type dbbenchFlags struct {
 	data, questions, answers, peer, secretFile string
-	cpuProfile, logLevel                       string
+	cpuProfile, loadProfile, logLevel          string
 	runs, nodes, threads, replicas             int
 	blockSize                                  int64
 	// join only
@@ -55,6 +56,7 @@ func (f *dbbenchFlags) addCommonFlags(c *cobra.Command) {
 	fl.StringVar(&f.secretFile, "secret-file", "", "that mesh's secret (with --peer)")
 	fl.StringVar(&f.logLevel, "log-level", "error", "log level of the local mesh and the client (logs go to stderr)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the questions (not the load) to this file")
+	fl.StringVar(&f.loadProfile, "load-cpuprofile", "", "write a Go CPU profile of the load to this file")
 }
 
 // connect returns a client of the mesh at --peer, or of a new local mesh
@@ -74,7 +76,8 @@ func (f dbbenchFlags) connect(ctx context.Context, out io.Writer, log *slog.Logg
 	if err != nil {
 		return nil, nil, err
 	}
-	if client, err = futures.Connect(ctx, lc.Addr(), futures.WithSecret(lc.Secret()), futures.WithLogger(log)); err != nil {
+	// The cluster's own client: it reads the nodes' stores directly.
+	if client, err = lc.Client(ctx, futures.WithLogger(log)); err != nil {
 		lc.Close()
 		return nil, nil, err
 	}
@@ -83,11 +86,15 @@ func (f dbbenchFlags) connect(ctx context.Context, out io.Writer, log *slog.Logg
 }
 
 // startProfile starts the --cpuprofile, if any; the returned func stops it.
-func (f dbbenchFlags) startProfile() (func(), error) {
-	if f.cpuProfile == "" {
+func (f dbbenchFlags) startProfile() (func(), error) { return startCPUProfile(f.cpuProfile) }
+
+// startCPUProfile writes a Go CPU profile to path (none if path is empty)
+// until the returned func is called (a second call does nothing).
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
 		return func() {}, nil
 	}
-	pf, err := os.Create(f.cpuProfile)
+	pf, err := os.Create(path)
 	if err != nil {
 		return nil, err
 	}
@@ -95,9 +102,12 @@ func (f dbbenchFlags) startProfile() (func(), error) {
 		pf.Close()
 		return nil, err
 	}
+	var once sync.Once
 	return func() {
-		pprof.StopCPUProfile()
-		pf.Close()
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			pf.Close()
+		})
 	}, nil
 }
 
@@ -152,6 +162,11 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, log *slog.Logger, f d
 		return err
 	}
 	defer closeMesh()
+	stopLoadProfile, err := startCPUProfile(f.loadProfile)
+	if err != nil {
+		return err
+	}
+	defer stopLoadProfile() // on error; a second stop does nothing
 	start := time.Now()
 	raw, err := df.ReadCSV(f.data, df.BlockSize(f.blockSize))
 	if err != nil {
@@ -167,6 +182,7 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, log *slog.Logger, f d
 		return err
 	}
 	fmt.Fprintf(out, "load %s: %.3fs rows=%d partitions=%d\n", filepath.Base(f.data), time.Since(start).Seconds(), n, data.NPartitions())
+	stopLoadProfile()
 	stop, err := f.startProfile()
 	if err != nil {
 		return err

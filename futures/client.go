@@ -55,6 +55,9 @@ type options struct {
 	memoryLimit int64
 	resources   map[string]float64
 	clientTTL   time.Duration
+	// inproc: the nodes running in this process (a LocalCluster's client
+	// reads their values without the network).
+	inproc *actors.InProcess
 }
 
 // WithSecretFile names the mesh's secret file (a copy of the first node's
@@ -92,6 +95,9 @@ func WithClientTimeout(d time.Duration) Option { return func(o *options) { o.cli
 type Client struct {
 	conn *actors.Client
 	log  *slog.Logger
+	// inproc: nodes in this process whose stores fetch reads directly
+	// (nil: every fetch goes over the network).
+	inproc *actors.InProcess
 
 	bg       context.Context // ends at Close: background waits stop
 	stop     context.CancelFunc
@@ -203,7 +209,7 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{conn: conn, log: log, states: map[string]*state{}, unknownInput: map[string]int{}, data: map[string]actors.DataItem{},
+	c := &Client{conn: conn, log: log, inproc: o.inproc, states: map[string]*state{}, unknownInput: map[string]int{}, data: map[string]actors.DataItem{},
 		addrs: map[string][]string{}, names: map[string]string{}, connectAddr: addr}
 	c.bg, c.stop = context.WithCancel(context.Background())
 	c.inflight = semaphore.NewWeighted(maxInflightTasks)

@@ -124,6 +124,17 @@ func (c *Client) fetch(ctx context.Context, where map[string][]string) (map[stri
 		}
 		next := map[string][]string{}
 		for h, keys := range byHolder {
+			if vals, ok := c.inproc.Values(h, keys); ok {
+				// A node of this process: its store, without the network.
+				for i, k := range keys {
+					if vals[i] == nil {
+						next[k] = pending[k]
+						continue
+					}
+					out[k] = vals[i]
+				}
+				continue
+			}
 			p, err := peer.Decode(h)
 			var reply *actors.FetchReply
 			if err == nil {
@@ -696,7 +707,10 @@ func (c *Client) Gather(ctx context.Context, fs []*Future) ([]any, error) {
 }
 
 // GatherAs waits for every future and decodes the values into T. It
-// returns as soon as any future fails, with that future's error.
+// returns as soon as any future fails, with that future's error. With T
+// RawBytes the values (msgpack bin) are not copied: they alias the fetched
+// bytes — for a LocalCluster's client, the holder's store — and must not be
+// modified.
 func GatherAs[T any](ctx context.Context, c *Client, fs []*Future) ([]T, error) {
 	for f, err := range c.AsCompleted(ctx, fs) {
 		if err != nil {
@@ -726,6 +740,13 @@ func GatherAs[T any](ctx context.Context, c *Client, fs []*Future) ([]T, error) 
 	}
 	out := make([]T, len(fs))
 	for i, f := range fs {
+		if p, ok := any(&out[i]).(*RawBytes); ok {
+			var err error
+			if *p, err = funcs.DecodeRaw(raw[f.st.key]); err != nil {
+				return nil, fmt.Errorf("decode the value of %s into %T: %w", f.st.key, out[i], err)
+			}
+			continue
+		}
 		if err := msgpack.Unmarshal(raw[f.st.key], &out[i]); err != nil {
 			return nil, fmt.Errorf("decode the value of %s into %T: %w", f.st.key, out[i], err)
 		}

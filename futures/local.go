@@ -17,6 +17,7 @@ import (
 // their data in a temporary directory, like Dask's LocalCluster.
 type LocalCluster struct {
 	nodes  []*actors.Node
+	inproc *actors.InProcess
 	dir    string
 	secret mesh.Secret
 
@@ -51,10 +52,10 @@ func NewLocalCluster(ctx context.Context, nodes int, opts ...Option) (*LocalClus
 	if err != nil {
 		return nil, err
 	}
-	lc := &LocalCluster{dir: dir, secret: secret}
+	lc := &LocalCluster{dir: dir, secret: secret, inproc: actors.NewInProcess()}
 	ns, err := actors.StartLocalMesh(ctx, dir, nodes, actors.NodeConfig{
 		Secret: secret, Logger: o.logger, Threads: o.threads, Replicas: o.replicas, MemoryLimit: o.memoryLimit, Resources: o.resources,
-		ClientTimeout: o.clientTTL,
+		ClientTimeout: o.clientTTL, InProcess: lc.inproc,
 	})
 	lc.nodes = ns
 	if err != nil {
@@ -81,9 +82,14 @@ func (lc *LocalCluster) Secret() mesh.Secret { return lc.secret }
 // Nodes are the cluster's nodes (tests stop them to play failures).
 func (lc *LocalCluster) Nodes() []*actors.Node { return lc.nodes }
 
-// Client connects a new client to the cluster; Close closes it too.
-func (lc *LocalCluster) Client(ctx context.Context) (*Client, error) {
-	c, err := Connect(ctx, lc.Addr(), WithSecret(lc.secret))
+// Client connects a new client to the cluster (opts as for Connect; the
+// cluster's secret is given); Close closes it too. Being in the nodes'
+// process, the client reads the values they hold from their stores, not
+// over the network (as Dask's in-process LocalCluster does); a client made
+// with Connect always fetches over the network.
+func (lc *LocalCluster) Client(ctx context.Context, opts ...Option) (*Client, error) {
+	opts = append(append([]Option(nil), opts...), WithSecret(lc.secret), func(o *options) { o.inproc = lc.inproc })
+	c, err := Connect(ctx, lc.Addr(), opts...)
 	if err != nil {
 		return nil, err
 	}

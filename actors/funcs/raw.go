@@ -66,6 +66,10 @@ func rawBin(b []byte) (RawBytes, error) {
 	return RawBytes(b[h : h+n : h+n]), nil
 }
 
+// DecodeRaw returns the payload of the msgpack bin value b without a copy
+// (as a RawBytes parameter gets it): it aliases b.
+func DecodeRaw(b []byte) (RawBytes, error) { return rawBin(b) }
+
 // frameBin encodes p as one msgpack bin value (one copy).
 func frameBin(p []byte) []byte {
 	if p == nil {

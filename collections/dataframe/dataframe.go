@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -382,7 +383,8 @@ func (df *DataFrame) ComputeRecord(ctx context.Context, c *futures.Client) (arro
 			r.Release()
 		}
 	}()
-	return kernels.Concat(mem, recs)
+	// The client's cores are free while it concatenates: one column each.
+	return kernels.ConcatParallel(mem, recs, runtime.GOMAXPROCS(0))
 }
 
 func (df *DataFrame) computeRecords(ctx context.Context, c *futures.Client) ([]arrow.RecordBatch, error) {
@@ -401,7 +403,7 @@ func (df *DataFrame) computeRecords(ctx context.Context, c *futures.Client) ([]a
 // gather fetches partitions and decodes them, in order (the caller
 // releases them).
 func gather(ctx context.Context, c *futures.Client, fs []*futures.Future) ([]arrow.RecordBatch, error) {
-	vals, err := futures.GatherAs[[]byte](ctx, c, fs)
+	vals, err := futures.GatherAs[futures.RawBytes](ctx, c, fs) // no copy: decodePart maps them
 	if err != nil {
 		return nil, err
 	}

@@ -69,8 +69,31 @@ func (b *builder) node(ctx context.Context, n *node) ([]part, error) {
 // parts runs steps on every partition of input, in the input's own task
 // when it is a source.
 func (b *builder) parts(ctx context.Context, input *node, steps []Step) ([]part, error) {
-	if input.parquet != nil {
-		return b.parquetParts(input.parquet, steps)
+	return b.partTasks(ctx, input, steps, nil)
+}
+
+// partTasks is parts whose tasks end with split (when not nil): each task's
+// value is then a split of its result. steps must not be empty if split is
+// set.
+func (b *builder) partTasks(ctx context.Context, input *node, steps []Step, split *SplitTask) ([]part, error) {
+	if input.parquet != nil || input.join != nil {
+		// Sources with their own tasks: a split, if any, is a task after.
+		var out []part
+		var err error
+		if input.parquet != nil {
+			out, err = b.parquetParts(input.parquet, steps)
+		} else {
+			out, err = b.join(ctx, input.join, steps)
+		}
+		if err != nil || split == nil {
+			return out, err
+		}
+		for i, p := range out {
+			if out[i], err = b.add(opSplit, *split, p); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
 	}
 	if input.csv != nil {
 		opts := input.csv.Opts
@@ -78,14 +101,11 @@ func (b *builder) parts(ctx context.Context, input *node, steps []Step) ([]part,
 		out := make([]part, len(input.csv.Parts))
 		for i := range input.csv.Parts {
 			var err error
-			if out[i], err = b.add(opPart, PartTask{CSV: &input.csv.Parts[i], Opts: opts, Steps: steps}); err != nil {
+			if out[i], err = b.add(opPart, PartTask{CSV: &input.csv.Parts[i], Opts: opts, Steps: steps, Split: split}); err != nil {
 				return nil, err
 			}
 		}
 		return out, nil
-	}
-	if input.join != nil {
-		return b.join(ctx, input.join, steps)
 	}
 	in, err := b.node(ctx, input)
 	if err != nil || len(steps) == 0 {
@@ -93,7 +113,7 @@ func (b *builder) parts(ctx context.Context, input *node, steps []Step) ([]part,
 	}
 	out := make([]part, len(in))
 	for i, p := range in {
-		if out[i], err = b.add(opPart, PartTask{Input: 0, Steps: steps}, p); err != nil {
+		if out[i], err = b.add(opPart, PartTask{Input: 0, Steps: steps, Split: split}, p); err != nil {
 			return nil, err
 		}
 	}
@@ -102,16 +122,21 @@ func (b *builder) parts(ctx context.Context, input *node, steps []Step) ([]part,
 
 // groupBy: a partial aggregation fused into each input partition, then a
 // tree reduction of fan-in g.every to one partition, or, for split-out
-// partitions, a hash shuffle of the partials followed by one tree per
-// output partition.
+// partitions, a hash shuffle of the partials (split in the same task: the
+// partials themselves are never stored) followed by one tree per output
+// partition.
 func (b *builder) groupBy(ctx context.Context, g *groupByNode) ([]part, error) {
 	partial := Step{Op: "groupby-partial", Keys: g.keys, Aggs: g.aggs}
+	var split *SplitTask
+	if g.splitOut > 1 {
+		split = &SplitTask{Keys: g.keys, N: g.splitOut}
+	}
 	var parts []part
 	var err error
 	if g.input.steps != nil {
-		parts, err = b.parts(ctx, g.input.steps.input, append(slices.Clone(g.input.steps.steps), partial))
+		parts, err = b.partTasks(ctx, g.input.steps.input, append(slices.Clone(g.input.steps.steps), partial), split)
 	} else {
-		parts, err = b.parts(ctx, g.input, []Step{partial})
+		parts, err = b.partTasks(ctx, g.input, []Step{partial}, split)
 	}
 	if err != nil {
 		return nil, err
@@ -120,12 +145,7 @@ func (b *builder) groupBy(ctx context.Context, g *groupByNode) ([]part, error) {
 		f, err := b.tree(g, parts)
 		return []part{f}, err
 	}
-	splits := make([]part, len(parts))
-	for i, p := range parts {
-		if splits[i], err = b.add(opSplit, SplitTask{Keys: g.keys, N: g.splitOut}, p); err != nil {
-			return nil, err
-		}
-	}
+	splits := parts
 	out := make([]part, g.splitOut)
 	for j := range out {
 		picks := make([]part, len(splits))

@@ -54,11 +54,12 @@ func runPart(ctx context.Context, t PartTask, inputs ...futures.RawBytes) (futur
 	if err != nil {
 		return nil, err
 	}
-	return applySteps(ctx, rec, t.Steps)
+	return applySteps(ctx, rec, t.Steps, t.Split)
 }
 
-// applySteps runs steps on rec (which it releases) and encodes the result.
-func applySteps(ctx context.Context, rec arrow.RecordBatch, steps []Step) (futures.Encoded, error) {
+// applySteps runs steps on rec (which it releases) and encodes the result,
+// split by split when it is not nil.
+func applySteps(ctx context.Context, rec arrow.RecordBatch, steps []Step, split *SplitTask) (futures.Encoded, error) {
 	defer func() { rec.Release() }()
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
@@ -70,6 +71,9 @@ func applySteps(ctx context.Context, rec arrow.RecordBatch, steps []Step) (futur
 		}
 		rec.Release()
 		rec = next
+	}
+	if split != nil {
+		return splitRecord(rec, *split)
 	}
 	return encodeValue(rec)
 }
@@ -129,8 +133,8 @@ func applyStep(ctx context.Context, rec arrow.RecordBatch, s Step) (arrow.Record
 			exprs = append(exprs, *s.Expr)
 		}
 		return expr.Project(mem, rec, names, exprs)
-	case "groupby-partial":
-		return kernels.GroupByPartial(mem, rec, s.Keys, s.Aggs)
+	case "groupby-partial": // always combined (graph.go's tree) before the final step
+		return kernels.GroupByPartialAdaptive(mem, rec, s.Keys, s.Aggs)
 	case "head":
 		return kernels.Head(rec, s.N), nil
 	case "len":
@@ -220,7 +224,7 @@ func runJoin(ctx context.Context, t JoinTask, inputs ...futures.RawBytes) (futur
 	if err != nil {
 		return nil, err
 	}
-	return applySteps(ctx, rec, t.Steps)
+	return applySteps(ctx, rec, t.Steps, nil)
 }
 
 // decodeConcat decodes partition values into one record.
@@ -257,26 +261,28 @@ func runSplit(ctx context.Context, t SplitTask, input futures.RawBytes) (futures
 		rec.Release()
 		rec = sel
 	}
+	return splitRecord(rec, t)
+}
+
+// splitRecord hash-partitions rec into one split value.
+func splitRecord(rec arrow.RecordBatch, t SplitTask) (futures.Encoded, error) {
 	parts, err := kernels.HashPartition(mem, rec, t.Keys, t.N)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		for _, p := range parts {
-			p.Release()
-		}
-	}()
-	buckets := make([][]byte, len(parts))
-	for i, p := range parts {
-		if buckets[i], err = encodePayload(p); err != nil {
-			return nil, err
-		}
-	}
-	return encodeSplit(buckets), nil
+	defer releaseRecs(parts)
+	return encodeSplit(parts)
 }
 
 // runPick takes one bucket of a split (on the split's node: only the bucket
-// travels on).
-func runPick(i int, split futures.RawBytes) (futures.RawBytes, error) {
-	return splitBucket(split, i)
+// travels on). The bucket is a whole partition value inside the split's
+// bytes; it is copied (once, keeping its IPC file 8-byte aligned) so that
+// the split's memory is freed as soon as its picks have run, not when the
+// last consumer of any of its buckets is done.
+func runPick(i int, split futures.RawBytes) (futures.Encoded, error) {
+	b, err := splitBucket(split, i)
+	if err != nil {
+		return nil, err
+	}
+	return copyAligned(b), nil
 }

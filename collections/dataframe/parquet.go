@@ -359,7 +359,7 @@ func runParquet(ctx context.Context, t ParquetTask) (futures.Encoded, error) {
 	if err != nil {
 		return nil, err
 	}
-	return applySteps(ctx, rec, t.Steps)
+	return applySteps(ctx, rec, t.Steps, nil)
 }
 
 // readParquetPart reads row groups of a file, only the named columns (nil:

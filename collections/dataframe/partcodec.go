@@ -35,16 +35,6 @@ func encodeValue(rec arrow.RecordBatch) (futures.Encoded, error) {
 	return futures.Encoded(v), nil
 }
 
-// encodePayload is a partition value's payload (padding and IPC file),
-// for values framed elsewhere (the buckets of a split).
-func encodePayload(rec arrow.RecordBatch) ([]byte, error) {
-	b, p, err := encodeFile(rec)
-	if err != nil {
-		return nil, err
-	}
-	return b[reserve-p:], nil
-}
-
 // reserve: room before the IPC file for the msgpack header (≤ 5 bytes)
 // and the padding (≤ 8), keeping the file 8-byte aligned in the buffer.
 const reserve = 16
@@ -125,47 +115,103 @@ func putBinHeader(h []byte, n int) {
 	}
 }
 
-// A split's value holds its buckets: "MSPL", the count (uint32), each
-// bucket's length (uint64), then the buckets' payloads.
+// A split's value holds its buckets, each a complete partition value
+// (msgpack bin header, padding, IPC file) embedded in the split's bytes, so
+// that dataframe.pick returns one without a copy. The split value is a bin32
+// (always 5 header bytes, so positions are known while writing) whose
+// payload is "MSP2", the count n (uint32), n pairs (offset, length) (uint64)
+// of the bucket values relative to the payload, then the bucket values, each
+// with its IPC file 8-byte aligned in the value.
 
-// encodeSplit frames bucket payloads as one msgpack bin value.
-func encodeSplit(buckets [][]byte) futures.Encoded {
-	size := 8 + 8*len(buckets)
-	for _, b := range buckets {
-		size += len(b)
+const splitMagic = "MSP2"
+
+// encodeSplit writes parts as one split value, each IPC file written once,
+// straight into the value.
+func encodeSplit(parts []arrow.RecordBatch) (futures.Encoded, error) {
+	n := len(parts)
+	table := 5 + 8 + 16*n
+	size := table
+	for _, p := range parts {
+		size += int(estimateSize(p)) + 4096 + 24
 	}
-	h := binHeader(size)
-	v := make([]byte, h, h+size)
-	putBinHeader(v, size)
-	v = append(v, "MSPL"...)
-	v = binary.LittleEndian.AppendUint32(v, uint32(len(buckets)))
-	for _, b := range buckets {
-		v = binary.LittleEndian.AppendUint64(v, uint64(len(b)))
+	w := &appendWriter{b: make([]byte, table, size)}
+	for i, p := range parts {
+		// The file starts 8-aligned with room for a header (<= 5) and one
+		// padding byte before it.
+		pos := (len(w.b) + 6 + 7) &^ 7
+		w.b = append(w.b, make([]byte, pos-len(w.b))...)
+		fw, err := ipc.NewFileWriter(w, ipc.WithSchema(p.Schema()))
+		if err != nil {
+			return nil, fmt.Errorf("encode split: %w", err)
+		}
+		if err := fw.Write(p); err != nil {
+			fw.Close()
+			return nil, fmt.Errorf("encode split: %w", err)
+		}
+		if err := fw.Close(); err != nil {
+			return nil, fmt.Errorf("encode split: %w", err)
+		}
+		body := 1 + len(w.b) - pos // padding byte + file
+		h := binHeader(body)
+		start := pos - 1 - h
+		putBinHeader(w.b[start:start+h], body)
+		w.b[pos-1] = 1
+		binary.LittleEndian.PutUint64(w.b[5+8+16*i:], uint64(start-5))
+		binary.LittleEndian.PutUint64(w.b[5+8+16*i+8:], uint64(h+body))
 	}
-	for _, b := range buckets {
-		v = append(v, b...)
-	}
-	return futures.Encoded(v)
+	v := w.b
+	putBinHeader(v[:5], len(v)-5)
+	copy(v[5:], splitMagic)
+	binary.LittleEndian.PutUint32(v[9:], uint32(n))
+	return futures.Encoded(v), nil
 }
 
-// splitBucket returns bucket i of a split's payload, without a copy.
-func splitBucket(blob []byte, i int) ([]byte, error) {
-	if len(blob) < 8 || string(blob[:4]) != "MSPL" {
+// appendWriter is an io.Writer appending to b.
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// splitBucket returns bucket i of a split's payload as a whole partition
+// value (header included), without a copy.
+func splitBucket(blob []byte, i int) (futures.Encoded, error) {
+	if len(blob) < 8 || string(blob[:4]) != splitMagic {
 		return nil, fmt.Errorf("dataframe.pick: not a split value")
 	}
 	n := int(binary.LittleEndian.Uint32(blob[4:]))
-	if i < 0 || i >= n || len(blob) < 8+8*n {
+	if i < 0 || i >= n || len(blob) < 8+16*n {
 		return nil, fmt.Errorf("dataframe.pick: bucket %d of %d", i, n)
 	}
-	off := 8 + 8*n
-	for j := range i {
-		off += int(binary.LittleEndian.Uint64(blob[8+8*j:]))
-	}
-	l := int(binary.LittleEndian.Uint64(blob[8+8*i:]))
-	if off+l > len(blob) {
+	off := binary.LittleEndian.Uint64(blob[8+16*i:])
+	l := binary.LittleEndian.Uint64(blob[8+16*i+8:])
+	if off > uint64(len(blob)) || l > uint64(len(blob))-off {
 		return nil, fmt.Errorf("dataframe.pick: bucket %d runs past the value", i)
 	}
-	return blob[off : off+l], nil
+	return futures.Encoded(blob[off : off+l : off+l]), nil
+}
+
+// copyAligned copies a partition value into new memory, placed so that
+// its IPC file stays 8-byte aligned.
+func copyAligned(v futures.Encoded) futures.Encoded {
+	if len(v) < 2 {
+		return append(futures.Encoded(nil), v...)
+	}
+	file := binHeader(0)
+	switch v[0] {
+	case msgpcode.Bin16:
+		file = 3
+	case msgpcode.Bin32:
+		file = 5
+	}
+	if file < len(v) {
+		file += int(v[file]) // the padding
+	}
+	off := (8 - file%8) % 8
+	out := make([]byte, off+len(v))
+	copy(out[off:], v)
+	return futures.Encoded(out[off:])
 }
 
 // decodePart reads a partition value's payload; the record aliases data

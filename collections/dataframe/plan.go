@@ -135,6 +135,9 @@ type PartTask struct {
 	Opts  kernels.CSVOptions `msgpack:"opts"`
 	Input int                `msgpack:"in"`
 	Steps []Step             `msgpack:"steps,omitempty"`
+	// Split, if set, hash-partitions the result: the value is a split (as
+	// dataframe.split's), read with dataframe.pick.
+	Split *SplitTask `msgpack:"split,omitempty"`
 }
 
 // AggTask merges group-by partial states (its inputs) and, when Final,

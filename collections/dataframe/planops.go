@@ -488,14 +488,7 @@ func runRangeSplit(ctx context.Context, t RangeSplitTask, inputs ...futures.RawB
 }
 
 func encodeBuckets(parts []arrow.RecordBatch) (futures.Encoded, error) {
-	buckets := make([][]byte, len(parts))
-	for i, p := range parts {
-		var err error
-		if buckets[i], err = encodePayload(p); err != nil {
-			return nil, err
-		}
-	}
-	return encodeSplit(buckets), nil
+	return encodeSplit(parts)
 }
 
 // runRowSplit splits a partition into t.N row ranges, in order.

@@ -2,8 +2,11 @@ package kernels
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -537,6 +540,13 @@ func Filter(mem memory.Allocator, rec arrow.RecordBatch, mask arrow.Array) (arro
 
 // Concat concatenates records with identical schemas.
 func Concat(mem memory.Allocator, recs []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	return ConcatParallel(mem, recs, 1)
+}
+
+// ConcatParallel is Concat with the columns concatenated by up to workers
+// goroutines (for a large result gathered outside a task, where the cores
+// are free); mem must be safe for concurrent use.
+func ConcatParallel(mem memory.Allocator, recs []arrow.RecordBatch, workers int) (arrow.RecordBatch, error) {
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("concat: no records")
 	}
@@ -553,17 +563,40 @@ func Concat(mem memory.Allocator, recs []arrow.RecordBatch) (arrow.RecordBatch, 
 		return recs[0], nil
 	}
 	cols := make([]arrow.Array, schema.NumFields())
-	parts := make([]arrow.Array, len(recs))
-	for i := range cols {
+	errs := make([]error, len(cols))
+	concat := func(i int) {
+		parts := make([]arrow.Array, len(recs))
 		for j, r := range recs {
 			parts[j] = r.Column(i)
 		}
 		c, err := array.Concatenate(parts, mem)
 		if err != nil {
-			releaseAll(cols[:i])
-			return nil, fmt.Errorf("concat column %q: %w", schema.Field(i).Name, err)
+			errs[i] = fmt.Errorf("concat column %q: %w", schema.Field(i).Name, err)
+			return
 		}
 		cols[i] = c
+	}
+	if workers <= 1 || len(cols) <= 1 {
+		for i := range cols {
+			if concat(i); errs[i] != nil {
+				break
+			}
+		}
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range min(workers, len(cols)) {
+			wg.Go(func() {
+				for i := int(next.Add(1) - 1); i < len(cols); i = int(next.Add(1) - 1) {
+					concat(i)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if err := errors.Join(errs...); err != nil {
+		releaseAll(cols)
+		return nil, err
 	}
 	return newRecord(schema, cols, int(n)), nil
 }

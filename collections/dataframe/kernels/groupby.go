@@ -144,6 +144,77 @@ func GroupByPartial(mem memory.Allocator, rec arrow.RecordBatch, keys []string, 
 	return newRecord(arrow.NewSchema(fields, nil), cols, g.ng), nil
 }
 
+// Adaptive partials: a partial aggregation pays for hashing every row and
+// copying the keys, and is worth it only if it shrinks the partition.
+const (
+	adaptiveSample = 1 << 16 // rows grouped to decide
+	adaptiveRatio  = 0.9     // groups per sampled row above which grouping is skipped
+)
+
+// GroupByPartialAdaptive is GroupByPartial for partials that are always
+// combined (GroupByCombine) before GroupByFinal. When the first
+// adaptiveSample rows of rec (when it has as many) hold nearly as many groups as rows,
+// grouping would not shrink it: each row then becomes its own group's state
+// (the key columns pass through without a copy, NA keys included) and the
+// combine groups them once. Otherwise it is GroupByPartial. Either way the
+// states have GroupByPartial's schema.
+func GroupByPartialAdaptive(mem memory.Allocator, rec arrow.RecordBatch, keys []string, aggs []Agg) (arrow.RecordBatch, error) {
+	n := int(rec.NumRows())
+	if len(keys) == 0 || n < adaptiveSample {
+		return GroupByPartial(mem, rec, keys, aggs)
+	}
+	sample := rec.NewSlice(0, adaptiveSample)
+	g, _, err := makeGrouping(sample, keys)
+	sample.Release()
+	if err != nil {
+		return nil, err
+	}
+	if float64(g.ng) < adaptiveRatio*adaptiveSample {
+		return GroupByPartial(mem, rec, keys, aggs)
+	}
+	return groupByRows(mem, rec, keys, aggs)
+}
+
+// groupByRows is a partial aggregation with every row its own group.
+func groupByRows(mem memory.Allocator, rec arrow.RecordBatch, keys []string, aggs []Agg) (arrow.RecordBatch, error) {
+	for _, a := range aggs {
+		if err := a.validate(); err != nil {
+			return nil, err
+		}
+	}
+	n := int(rec.NumRows())
+	fields := make([]arrow.Field, len(keys))
+	cols := make([]arrow.Array, len(keys))
+	for i, k := range keys {
+		if _, err := colView(rec, k); err != nil {
+			return nil, fmt.Errorf("group-by key: %w", err)
+		}
+		j := rec.Schema().FieldIndices(k)[0]
+		fields[i] = rec.Schema().Field(j)
+		fields[i].Nullable = true
+		cols[i] = rec.Column(j)
+		cols[i].Retain()
+	}
+	ids := make([]uint32, n)
+	first := make([]int32, n)
+	for i := range ids {
+		ids[i], first[i] = uint32(i), int32(i)
+	}
+	g := grouping{gid: ids, ng: n, first: first}
+	for i, a := range aggs {
+		st, err := partialStates(mem, rec, g, a)
+		if err != nil {
+			releaseAll(cols)
+			return nil, err
+		}
+		for j, s := range stateNames(a) {
+			fields = append(fields, arrow.Field{Name: stateCol(i, s), Type: st[j].DataType(), Nullable: true})
+			cols = append(cols, st[j])
+		}
+	}
+	return newRecord(arrow.NewSchema(fields, nil), cols, n), nil
+}
+
 // GroupByCombine merges partial states (from GroupByPartial or GroupByCombine, with identical schemas) into one
 // row per group. It is associative, so it serves tree reductions and the reduce side of a hash shuffle. For
 // first/last the partials must be given in row order of the data they came from.

@@ -329,8 +329,12 @@ func (t *u64Table) grow() {
 // bytesTable is an open-addressing map from byte strings to dense uint32 values. Keys are copied into a compact
 // arena, so lookups touch only the table and the arena, never the input rows.
 type bytesTable struct {
-	slots  []uint32 // value+1; 0 = empty
-	hashes []uint64 // per entry
+	// slots: the high 32 bits of the key's hash, then entry+1 in the low
+	// 32 bits; 0 = empty. A probe compares the hash tag in the slot itself
+	// and reads the arena only on a tag match (one cache miss per lookup,
+	// not three).
+	slots  []uint64
+	hashes []uint64 // per entry (for grow)
 	vals   []uint32 // per entry
 	offs   []int32  // per entry: arena offsets (len entries+1)
 	arena  []byte
@@ -342,15 +346,16 @@ func newBytesTable(hint int) *bytesTable {
 	for sz < hint*2 {
 		sz <<= 1
 	}
-	return &bytesTable{slots: make([]uint32, sz), mask: uint64(sz - 1), offs: []int32{0}}
+	return &bytesTable{slots: make([]uint64, sz), mask: uint64(sz - 1), offs: []int32{0}}
 }
 
 func (t *bytesTable) insert(b []byte, h uint64, val uint32) (uint32, bool) {
 	i := h & t.mask
+	tag := h &^ (1<<32 - 1)
 	for {
 		s := t.slots[i]
 		if s == 0 {
-			t.slots[i] = uint32(len(t.hashes)) + 1
+			t.slots[i] = tag | uint64(len(t.hashes)+1)
 			t.hashes = append(t.hashes, h)
 			t.vals = append(t.vals, val)
 			t.arena = append(t.arena, b...)
@@ -360,23 +365,37 @@ func (t *bytesTable) insert(b []byte, h uint64, val uint32) (uint32, bool) {
 			}
 			return val, true
 		}
-		c := s - 1
-		if t.hashes[c] == h && bytes.Equal(t.arena[t.offs[c]:t.offs[c+1]], b) {
-			return t.vals[c], false
+		if s&^(1<<32-1) == tag {
+			c := uint32(s) - 1
+			if equalBytes(t.arena[t.offs[c]:t.offs[c+1]], b) {
+				return t.vals[c], false
+			}
 		}
 		i = (i + 1) & t.mask
 	}
 }
 
+// equalBytes is bytes.Equal with an inline path for keys of 8 to 16 bytes.
+func equalBytes(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if n := len(a); n >= 8 && n <= 16 {
+		return binary.LittleEndian.Uint64(a) == binary.LittleEndian.Uint64(b) &&
+			binary.LittleEndian.Uint64(a[n-8:]) == binary.LittleEndian.Uint64(b[n-8:])
+	}
+	return string(a) == string(b)
+}
+
 func (t *bytesTable) grow() {
 	sz := len(t.slots) * 2
-	t.slots, t.mask = make([]uint32, sz), uint64(sz-1)
+	t.slots, t.mask = make([]uint64, sz), uint64(sz-1)
 	for c, h := range t.hashes {
 		i := h & t.mask
 		for t.slots[i] != 0 {
 			i = (i + 1) & t.mask
 		}
-		t.slots[i] = uint32(c) + 1
+		t.slots[i] = h&^(1<<32-1) | uint64(c+1)
 	}
 }
 
