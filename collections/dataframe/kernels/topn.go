@@ -12,8 +12,8 @@ import (
 
 // NLargestPerGroup returns whole rows of rec: for each group of rec by keys, the n rows with the largest values of
 // col (all of the group's rows if it has fewer), best first, ties in row order. Rows where col is NA (or NaN) are
-// never chosen, so a group whose col is all NA has no rows. Groups come out in order of first appearance in rec (NA
-// keys form a group; no keys: one group), each group's rows together. col may be int64-like (int64, timestamp),
+// never chosen, so a group whose col is all NA has no rows. Groups come out in the order of their first row with a
+// value of col (NA keys form a group; no keys: one group), each group's rows together. col may be int64-like (int64, timestamp),
 // float64, string or bool.
 //
 // It is associative the way the DataFrame uses it: applied to the concatenation, in input order, of its results on
@@ -51,7 +51,8 @@ func nBestPerGroup(mem memory.Allocator, rec arrow.RecordBatch, keys []string, c
 	return Take(mem, rec, kept)
 }
 
-// bestRowsPerGroup returns the row indices chosen by nBestPerGroup: group by group (in group id order), best first.
+// bestRowsPerGroup returns the row indices chosen by nBestPerGroup: group by group (in the order of their first row
+// with a value), best first.
 // Each group keeps a bounded heap of at most n rows whose top is the worst kept one, so a row costs O(log n).
 func bestRowsPerGroup(g grouping, v *view, n int, largest bool) []int32 {
 	better := valueBetter(v, largest)
@@ -71,6 +72,7 @@ func bestRowsPerGroup(g grouping, v *view, n int, largest bool) []int32 {
 			heaps[x] = buf[x*n : x*n : x*n+n]
 		}
 	} // else (many groups and a large n) each heap grows on its own, up to its group's size
+	var order []uint32 // groups in the order of their first row with a value
 	for i, x := range g.gid {
 		if v.isNull(i) || isNaN(i) {
 			continue
@@ -78,6 +80,9 @@ func bestRowsPerGroup(g grouping, v *view, n int, largest bool) []int32 {
 		r := int32(i)
 		h := heaps[x]
 		if len(h) < n {
+			if len(h) == 0 {
+				order = append(order, x)
+			}
 			h = append(h, r)
 			heapUp(h, len(h)-1, worse)
 			heaps[x] = h
@@ -93,7 +98,7 @@ func bestRowsPerGroup(g grouping, v *view, n int, largest bool) []int32 {
 		total += len(h)
 	}
 	out := make([]int32, 0, total)
-	order := func(a, b int32) int {
+	rank := func(a, b int32) int {
 		switch {
 		case better(a, b):
 			return -1
@@ -102,8 +107,9 @@ func bestRowsPerGroup(g grouping, v *view, n int, largest bool) []int32 {
 		}
 		return cmp.Compare(a, b)
 	}
-	for _, h := range heaps {
-		slices.SortFunc(h, order)
+	for _, x := range order {
+		h := heaps[x]
+		slices.SortFunc(h, rank)
 		out = append(out, h...)
 	}
 	return out

@@ -72,8 +72,8 @@ func compareCells(a arrow.Array, x, y int) int {
 	panic("type")
 }
 
-// refTopN is the plain computation: groups in order of first appearance,
-// each group's non-NA (non-NaN) rows stably sorted best first, the first n
+// refTopN is the plain computation: groups in the order of their first
+// row with a value (not NA, not NaN), each group's such rows stably sorted best first, the first n
 // kept; the result's "id" values, in order.
 func refTopN(rec arrow.RecordBatch, keys []string, col string, n int, largest bool) []int64 {
 	idOf := rec.Column(rec.Schema().FieldIndices("id")[0]).(*array.Int64)
@@ -86,15 +86,14 @@ func refTopN(rec arrow.RecordBatch, keys []string, col string, n int, largest bo
 			parts = append(parts, cellKey(rec.Column(rec.Schema().FieldIndices(k)[0]), r))
 		}
 		g := strings.Join(parts, "|")
-		if _, ok := groups[g]; !ok {
-			order = append(order, g)
-			groups[g] = []int{}
-		}
 		if v.IsNull(r) {
 			continue
 		}
 		if fv, ok := v.(*array.Float64); ok && math.IsNaN(fv.Value(r)) {
 			continue
+		}
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
 		}
 		groups[g] = append(groups[g], r)
 	}
@@ -267,5 +266,26 @@ func TestNBestPerGroupErrors(t *testing.T) {
 	defer got.Release()
 	if got.NumRows() != 0 || !got.Schema().Equal(rec.Schema()) {
 		t.Fatalf("empty input: %d rows, schema %s", got.NumRows(), got.Schema())
+	}
+}
+
+// Groups come out in the order of their first row with a value: a group
+// whose first rows are NA comes after one seen later with a value, as the
+// concatenated partials of a DataFrame would order them.
+func TestNBestPerGroupOrder(t *testing.T) {
+	mem := checkedMem(t)
+	rec := table(t, mem,
+		"id", []any{0, 1, 2, 3, 4, 5, 6},
+		"k", []any{"a", "b", "a", nil, "c", "b", nil},
+		"v", []any{nil, 1.0, 2.0, 5.0, nil, 1.0, 7.0},
+	)
+	defer rec.Release()
+	got, err := NLargestPerGroup(mem, rec, []string{"k"}, "v", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Release()
+	if ids := idsOf(got); !slices.Equal(ids, []int64{1, 5, 2, 6, 3}) {
+		t.Fatalf("ids %v, want [1 5 2 6 3]", ids)
 	}
 }
