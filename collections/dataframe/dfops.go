@@ -519,6 +519,10 @@ func emptyPlan(n *node) *node {
 		g := *n.groupBy
 		g.input, g.splitOut = emptyPlan(g.input), 1
 		return &node{groupBy: &g}
+	case n.topN != nil:
+		t := *n.topN
+		t.input, t.splitOut = emptyPlan(t.input), 1
+		return &node{topN: &t}
 	case n.sort != nil:
 		s := *n.sort
 		s.input, s.nout, s.bounds = emptyPlan(s.input), 1, nil

@@ -58,6 +58,8 @@ func (b *builder) node(ctx context.Context, n *node) ([]part, error) {
 		return b.parts(ctx, n.steps.input, n.steps.steps)
 	case n.groupBy != nil:
 		return b.groupBy(ctx, n.groupBy)
+	case n.topN != nil:
+		return b.topN(ctx, n.topN) // topn.go
 	case n.sort != nil || n.reduce != nil || n.repart != nil || n.pick != nil || n.invalid != nil:
 		return b.opsNode(ctx, n) // planops.go
 	case n.join != nil:

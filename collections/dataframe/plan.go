@@ -25,6 +25,8 @@ type node struct {
 	// A group-by aggregation (tree reduction, or hash shuffle when the
 	// groups are many).
 	groupBy *groupByNode
+	// The n best rows of each group (topn.go).
+	topN *topNNode
 	// Sort, reductions to one partition, repartition, a subset of the
 	// partitions, and a plan that failed to build (planops.go).
 	sort    *sortNode
@@ -187,6 +189,10 @@ func (n *node) explain(b *strings.Builder, indent string) {
 	case n.groupBy != nil:
 		fmt.Fprintf(b, "%sgroupby %v split-out %d\n", indent, n.groupBy.keys, n.groupBy.splitOut)
 		n.groupBy.input.explain(b, indent+"  ")
+	case n.topN != nil:
+		t := n.topN
+		fmt.Fprintf(b, "%s%s %d %s by %v split-out %d\n", indent, t.step().Op, t.n, t.col, t.keys, t.splitOut)
+		t.input.explain(b, indent+"  ")
 	case n.join != nil:
 		j := n.join
 		fmt.Fprintf(b, "%sjoin %s %v=%v %s -> %d partitions\n", indent, j.how, j.leftOn, j.rightOn, j.strategy, j.n)

@@ -554,6 +554,8 @@ func applyOpsStep(ctx context.Context, rec arrow.RecordBatch, s Step) (arrow.Rec
 		return describe(rec)
 	case "map":
 		return runPartitionFunc(ctx, rec, s.Name, s.Args)
+	case opGroupNLargest, opGroupNSmallest:
+		return applyTopNStep(rec, s) // topn.go
 	}
 	return nil, fmt.Errorf("dataframe: unknown step %q", s.Op)
 }
