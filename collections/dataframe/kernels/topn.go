@@ -52,10 +52,75 @@ func nBestPerGroup(mem memory.Allocator, rec arrow.RecordBatch, keys []string, c
 }
 
 // bestRowsPerGroup returns the row indices chosen by nBestPerGroup: group by group (in the order of their first row
-// with a value), best first.
-// Each group keeps a bounded heap of at most n rows whose top is the worst kept one, so a row costs O(log n).
+// with a value), best first. Each group keeps a bounded heap of at most n rows whose top is the worst kept one, so a
+// row costs one comparison with it, and O(log n) when it enters.
 func bestRowsPerGroup(g grouping, v *view, n int, largest bool) []int32 {
-	better := valueBetter(v, largest)
+	heaps, order := newGroupHeaps(g, n), []uint32(nil)
+	switch v.kind {
+	case kInt64:
+		order = pushTyped(g, v, v.i64, heaps, n, largest)
+	case kFloat64:
+		order = pushTyped(g, v, v.f64, heaps, n, largest)
+	default:
+		order = pushRows(g, v, heaps, n, valueBetter(v, largest))
+	}
+	return collectHeaps(heaps, order, valueBetter(v, largest))
+}
+
+// newGroupHeaps makes an empty heap of capacity n per group: slots of one
+// backing array, or, with many groups and a large n, slices that grow on
+// their own up to their group's size.
+func newGroupHeaps(g grouping, n int) [][]int32 {
+	heaps := make([][]int32, g.ng)
+	if g.ng*n <= 2*len(g.gid)+1024 {
+		buf := make([]int32, g.ng*n)
+		for x := range heaps {
+			heaps[x] = buf[x*n : x*n : x*n+n]
+		}
+	}
+	return heaps
+}
+
+// pushTyped is pushRows for numbers, comparing values inline; NaN is NA.
+func pushTyped[T int64 | float64](g grouping, v *view, vals []T, heaps [][]int32, n int, largest bool) []uint32 {
+	// worse: row a after row b in the result's order
+	worse := func(a, b int32) bool {
+		x, y := vals[a], vals[b]
+		if x == y {
+			return a > b
+		}
+		return (x < y) == largest
+	}
+	var order []uint32
+	for i, x := range g.gid {
+		val := vals[i]
+		if val != val || (v.valid != nil && v.isNull(i)) {
+			continue
+		}
+		h := heaps[x]
+		if len(h) < n {
+			if len(h) == 0 {
+				order = append(order, x)
+			}
+			h = append(h, int32(i))
+			heapUp(h, len(h)-1, worse)
+			heaps[x] = h
+			continue
+		}
+		top := vals[h[0]]
+		if val == top || (val < top) == largest { // not strictly better than the worst kept
+			continue
+		}
+		h[0] = int32(i)
+		heapDown(h, 0, worse)
+	}
+	return order
+}
+
+// pushRows puts every row with a value into its group's heap (at most n
+// rows, the worst on top) and returns the groups in the order of their
+// first row with a value.
+func pushRows(g grouping, v *view, heaps [][]int32, n int, better func(a, b int32) bool) []uint32 {
 	// worse: a is after b in the result's order (b's value better, or equal and b the earlier row)
 	worse := func(a, b int32) bool {
 		if better(b, a) {
@@ -63,18 +128,9 @@ func bestRowsPerGroup(g grouping, v *view, n int, largest bool) []int32 {
 		}
 		return !better(a, b) && a > b
 	}
-	isNaN := func(i int) bool { return v.kind == kFloat64 && v.f64[i] != v.f64[i] }
-	heaps := make([][]int32, g.ng)
-	if rows := len(g.gid); g.ng*n <= 2*rows+1024 {
-		// one backing array, a fixed slot of n per group
-		buf := make([]int32, g.ng*n)
-		for x := range heaps {
-			heaps[x] = buf[x*n : x*n : x*n+n]
-		}
-	} // else (many groups and a large n) each heap grows on its own, up to its group's size
-	var order []uint32 // groups in the order of their first row with a value
+	var order []uint32
 	for i, x := range g.gid {
-		if v.isNull(i) || isNaN(i) {
+		if v.isNull(i) {
 			continue
 		}
 		r := int32(i)
@@ -93,6 +149,12 @@ func bestRowsPerGroup(g grouping, v *view, n int, largest bool) []int32 {
 			heapDown(h, 0, worse)
 		}
 	}
+	return order
+}
+
+// collectHeaps lists the kept rows, group by group in order, best first
+// (ties in row order).
+func collectHeaps(heaps [][]int32, order []uint32, better func(a, b int32) bool) []int32 {
 	total := 0
 	for _, h := range heaps {
 		total += len(h)
