@@ -72,7 +72,7 @@ func bestRowsPerGroup(g grouping, v *view, n int, largest bool) []int32 {
 // their own up to their group's size.
 func newGroupHeaps(g grouping, n int) [][]int32 {
 	heaps := make([][]int32, g.ng)
-	if g.ng*n <= 2*len(g.gid)+1024 {
+	if n <= (2*len(g.gid)+1024)/max(g.ng, 1) { // g.ng*n without overflow
 		buf := make([]int32, g.ng*n)
 		for x := range heaps {
 			heaps[x] = buf[x*n : x*n : x*n+n]

@@ -290,6 +290,15 @@ func TestNBestPerGroupOrder(t *testing.T) {
 	if ids := idsOf(got); !slices.Equal(ids, []int64{1, 5, 2, 6, 3}) {
 		t.Fatalf("ids %v, want [1 5 2 6 3]", ids)
 	}
+	// n beyond any group: every row with a value, no n-sized slots allocated
+	all, err := NSmallestPerGroup(mem, rec, []string{"k"}, "v", math.MaxInt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer all.Release()
+	if ids := idsOf(all); !slices.Equal(ids, []int64{1, 5, 2, 3, 6}) {
+		t.Fatalf("n = MaxInt: ids %v, want [1 5 2 3 6]", ids)
+	}
 }
 
 // q8 in row form on 1e6 generated rows (1e4 groups of id6): the whole
