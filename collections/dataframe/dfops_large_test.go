@@ -1,14 +1,10 @@
 package dataframe
 
 import (
-	"context"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
-
-	"github.com/meshcompute/mesh/futures"
 )
 
 // TestSortLarge times a sort of a big db-benchmark CSV on a 2-node local
@@ -23,21 +19,7 @@ import (
 //	n = df.sort_values("v3").map_partitions(len).compute().sum()
 //	print("read+sort+len", time.time() - t, n)
 func TestSortLarge(t *testing.T) {
-	path := os.Getenv("MESH_SORT_CSV")
-	if path == "" {
-		t.Skip("set MESH_SORT_CSV to a db-benchmark groupby CSV")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	lc, err := futures.NewLocalCluster(ctx, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lc.Close()
-	c, err := lc.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, ctx, c := largeRun(t, "MESH_SORT_CSV", 20*time.Minute)
 	df, err := ReadCSV(path)
 	if err != nil {
 		t.Fatal(err)

@@ -1,13 +1,10 @@
 package dataframe
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/meshcompute/mesh/futures"
 )
 
 // TestReadParquetVsCSVTiming times the same queries on a CSV file and on
@@ -19,21 +16,7 @@ import (
 //
 //	MESH_IO_BENCH=/tmp/G1_1e7_1e2_0_0.csv go test -run TestReadParquetVsCSVTiming -v ./collections/dataframe/
 func TestReadParquetVsCSVTiming(t *testing.T) {
-	path := os.Getenv("MESH_IO_BENCH")
-	if path == "" {
-		t.Skip("set MESH_IO_BENCH to a groupby CSV file")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	lc, err := futures.NewLocalCluster(ctx, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lc.Close()
-	c, err := lc.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, ctx, c := largeRun(t, "MESH_IO_BENCH", 15*time.Minute)
 	csv, err := ReadCSV(path)
 	if err != nil {
 		t.Fatal(err)

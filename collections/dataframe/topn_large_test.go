@@ -1,12 +1,8 @@
 package dataframe
 
 import (
-	"context"
-	"os"
 	"testing"
 	"time"
-
-	"github.com/meshcompute/mesh/futures"
 )
 
 // TestTopNLarge times db-benchmark q8 on a big groupby CSV, persisted on a
@@ -14,21 +10,7 @@ import (
 // rows (GroupBy.NLargest, by a tree and with SplitOut):
 // MESH_TOPN_CSV=/tmp/G1_1e7_1e2_0_0.csv go test -run TestTopNLarge -v
 func TestTopNLarge(t *testing.T) {
-	path := os.Getenv("MESH_TOPN_CSV")
-	if path == "" {
-		t.Skip("set MESH_TOPN_CSV to a db-benchmark groupby CSV")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	lc, err := futures.NewLocalCluster(ctx, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lc.Close()
-	c, err := lc.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, ctx, c := largeRun(t, "MESH_TOPN_CSV", 20*time.Minute)
 	raw, err := ReadCSV(path)
 	if err != nil {
 		t.Fatal(err)
