@@ -183,6 +183,15 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, log *slog.Logger, f d
 	}
 	fmt.Fprintf(out, "load %s: %.3fs rows=%d partitions=%d\n", filepath.Base(f.data), time.Since(start).Seconds(), n, data.NPartitions())
 	stopLoadProfile()
+	// The Arrow size of the persisted partitions (not timed): what the mesh
+	// holds, to set memory figures against.
+	if usage, err := data.MemoryUsage(ctx, client, true); err == nil {
+		var total int64
+		for _, b := range usage {
+			total += b
+		}
+		fmt.Fprintf(out, "arrow size: %.1f MB\n", float64(total)/1e6)
+	}
 	stop, err := f.startProfile()
 	if err != nil {
 		return err
