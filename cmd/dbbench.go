@@ -41,6 +41,8 @@ type dbbenchFlags struct {
 	strategy    string
 	shuffleN    int
 	materialize bool
+	// groupby only
+	dictionary bool
 }
 
 // addCommonFlags adds the flags both runners have.
@@ -133,6 +135,7 @@ timed: like the benchmark's queries, a question's result comes in no particular 
 	fl := c.Flags()
 	fl.StringVar(&f.data, "data", "", "the groupby CSV file (required)")
 	fl.StringVar(&f.questions, "questions", "q1,q2,q3,q4,q5,q6,q7,q8,q9,q10", "questions to run, comma-separated")
+	fl.BoolVar(&f.dictionary, "dictionary", true, "load the string columns dictionary-encoded (df.DictionaryStrings)")
 	f.addCommonFlags(c)
 	return c
 }
@@ -168,7 +171,11 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, log *slog.Logger, f d
 	}
 	defer stopLoadProfile() // on error; a second stop does nothing
 	start := time.Now()
-	raw, err := df.ReadCSV(f.data, df.BlockSize(f.blockSize))
+	opts := []df.Option{df.BlockSize(f.blockSize)}
+	if f.dictionary {
+		opts = append(opts, df.DictionaryStrings())
+	}
+	raw, err := df.ReadCSV(f.data, opts...)
 	if err != nil {
 		return err
 	}
@@ -183,6 +190,15 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, log *slog.Logger, f d
 	}
 	fmt.Fprintf(out, "load %s: %.3fs rows=%d partitions=%d\n", filepath.Base(f.data), time.Since(start).Seconds(), n, data.NPartitions())
 	stopLoadProfile()
+	// The Arrow size of the persisted partitions (not timed): what the mesh
+	// holds, to set memory figures against.
+	if usage, err := data.MemoryUsage(ctx, client, true); err == nil {
+		var total int64
+		for _, b := range usage {
+			total += b
+		}
+		fmt.Fprintf(out, "arrow size: %.1f MB\n", float64(total)/1e6)
+	}
 	stop, err := f.startProfile()
 	if err != nil {
 		return err

@@ -71,7 +71,7 @@ dead by the leader after --dead-after.`,
 	fl.IntVar(&f.threads, "threads", 0, "tasks this node runs at once (default: its cores)")
 	fl.StringVar(&f.resources, "resources", "", `resources this node offers to tasks that ask for them, e.g. "GPU=2,MEM=10e9"`)
 	fl.IntVar(&f.replicas, "replicas", 2, "how many nodes hold each result, in all (the leader's setting counts)")
-	fl.Int64Var(&f.memoryLimit, "memory-limit", 0, "bytes of results kept in memory before spilling to <data-dir>/spill (0: no limit)")
+	fl.Int64Var(&f.memoryLimit, "memory-limit", 0, "bytes of results kept in memory before spilling to <data-dir>/spill (0: no limit); also sets Go's soft memory limit to max(2x, +1 GiB) unless GOMEMLIMIT is set")
 	fl.DurationVar(&f.deadAfter, "dead-after", 2*time.Second, "mark a member dead after this long without a heartbeat reply")
 	fl.DurationVar(&f.heartbeat, "heartbeat", 250*time.Millisecond, "interval of the leader's heartbeat probes")
 	fl.DurationVar(&f.election, "election-timeout", time.Second, "Raft heartbeat and election timeout")
@@ -215,6 +215,14 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(50)
 	}
+	// With a store limit, a soft heap limit too (GOMEMLIMIT still wins): the
+	// store keeps up to --memory-limit bytes of values and tasks work beside
+	// them, so past softMemoryLimit the GC runs more often instead of letting
+	// GOGC's headroom grow with transient task memory.
+	if lim := softMemoryLimit(f.memoryLimit); lim > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(lim)
+		log.Info("soft memory limit", "bytes", lim)
+	}
 	if f.pprofAddr != "" {
 		ln, err := net.Listen("tcp", f.pprofAddr)
 		if err != nil {
@@ -273,4 +281,14 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 	}
 	fmt.Fprintln(out, "left")
 	return nil
+}
+
+// softMemoryLimit is the Go soft memory limit a node with this store limit
+// sets: twice the store limit, and at least the store limit plus 1 GiB of
+// working memory for tasks (0: no store limit, no soft limit).
+func softMemoryLimit(storeLimit int64) int64 {
+	if storeLimit <= 0 {
+		return 0
+	}
+	return max(2*storeLimit, storeLimit+1<<30)
 }

@@ -70,6 +70,13 @@ func NAValues(v ...string) Option { return func(o *readOpts) { o.csv.NAValues = 
 // Delimiter sets the field separator (default ',').
 func Delimiter(d byte) Option { return func(o *readOpts) { o.csv.Delimiter = d } }
 
+// DictionaryStrings reads string columns dictionary-encoded (one dictionary
+// per partition). Group-bys on them index codes instead of hashing strings,
+// and a persisted DataFrame holds each distinct string once per partition;
+// every other operation, and the results a client gets, see plain strings
+// (decoded in the task that needs them).
+func DictionaryStrings() Option { return func(o *readOpts) { o.csv.Dictionary = true } }
+
 // ReadCSV is a DataFrame over the CSV files matching pattern (a glob), each
 // split into byte ranges of about BlockSize. The files are listed and their
 // header and first rows sampled here, for the schema; the workers read the

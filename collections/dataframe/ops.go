@@ -47,7 +47,7 @@ func runPart(ctx context.Context, t PartTask, inputs ...futures.RawBytes) (futur
 	case t.CSV != nil:
 		rec, err = readCSVPart(*t.CSV, t.Opts)
 	case t.Input < len(inputs):
-		rec, err = decodePart(inputs[t.Input])
+		rec, err = decodePartDict(inputs[t.Input])
 	default:
 		return nil, fmt.Errorf("dataframe.part: input %d of %d", t.Input, len(inputs))
 	}
@@ -58,12 +58,29 @@ func runPart(ctx context.Context, t PartTask, inputs ...futures.RawBytes) (futur
 }
 
 // applySteps runs steps on rec (which it releases) and encodes the result,
-// split by split when it is not nil.
+// split by split when it is not nil. Dictionary-encoded columns (CSV's
+// Dictionary option) are decoded before the first step that does not take
+// them (dictSteps) and before a split; a result without steps keeps them (a
+// persisted partition).
 func applySteps(ctx context.Context, rec arrow.RecordBatch, steps []Step, split *SplitTask) (futures.Encoded, error) {
 	defer func() { rec.Release() }()
+	decode := func() error {
+		plain, err := kernels.DecodeDictionaries(mem, rec)
+		if err != nil {
+			return err
+		}
+		rec.Release()
+		rec = plain
+		return nil
+	}
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if !dictSteps[s.Op] {
+			if err := decode(); err != nil {
+				return nil, err
+			}
 		}
 		next, err := applyStep(ctx, rec, s)
 		if err != nil {
@@ -73,10 +90,17 @@ func applySteps(ctx context.Context, rec arrow.RecordBatch, steps []Step, split 
 		rec = next
 	}
 	if split != nil {
+		if err := decode(); err != nil {
+			return nil, err
+		}
 		return splitRecord(rec, *split)
 	}
 	return encodeValue(rec)
 }
+
+// dictSteps are the steps that take dictionary-encoded columns as they are
+// (a group-by indexes their codes; its output is plain).
+var dictSteps = map[string]bool{"select": true, "drop": true, "rename": true, "groupby-partial": true, "memusage": true, "len": true}
 
 func readCSVPart(p CSVPart, opts kernels.CSVOptions) (arrow.RecordBatch, error) {
 	f, err := os.Open(p.Path)

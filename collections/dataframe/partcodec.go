@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/meshcompute/mesh/collections/dataframe/kernels"
 	"github.com/meshcompute/mesh/futures"
@@ -88,6 +92,9 @@ func arraySize(d arrow.ArrayData) int64 {
 	}
 	for _, c := range d.Children() {
 		n += arraySize(c)
+	}
+	if dict := d.Dictionary(); dict != nil && dict.(*array.Data) != nil {
+		n += arraySize(dict)
 	}
 	return n
 }
@@ -215,8 +222,19 @@ func copyAligned(v futures.Encoded) futures.Encoded {
 }
 
 // decodePart reads a partition value's payload; the record aliases data
-// (which must not change while it is in use).
+// (which must not change while it is in use). Dictionary-encoded columns (a
+// partition read with the Dictionary option) come out decoded.
 func decodePart(data []byte) (arrow.RecordBatch, error) {
+	rec, err := decodePartDict(data)
+	if err != nil {
+		return nil, err
+	}
+	defer rec.Release()
+	return kernels.DecodeDictionaries(mem, rec)
+}
+
+// decodePartDict is decodePart keeping dictionary-encoded columns.
+func decodePartDict(data []byte) (arrow.RecordBatch, error) {
 	if len(data) == 0 || int(data[0]) < 1 || int(data[0]) > 8 || len(data) < int(data[0]) {
 		return nil, fmt.Errorf("decode partition: not a partition value (%d bytes)", len(data))
 	}
@@ -224,32 +242,109 @@ func decodePart(data []byte) (arrow.RecordBatch, error) {
 	if uintptr(unsafe.Pointer(unsafe.SliceData(file)))%8 != 0 {
 		file = append(make([]byte, 0, len(file)), file...) // an aligned copy
 	}
-	r, err := ipc.NewMappedFileReader(file)
+	// The file's messages are read as a stream, each buffer aliasing file
+	// (ipc.NewMappedFileReader would do the same but fails on dictionaries:
+	// arrow-go v18.8.0 leaves its dictionary memo nil).
+	mr, err := newMappedMessages(file)
 	if err != nil {
 		return nil, fmt.Errorf("decode partition: %w", err)
 	}
-	defer r.Close()
-	switch r.NumRecords() {
-	case 0:
-		return nil, fmt.Errorf("decode partition: no record batch")
-	case 1:
-		return r.RecordBatchAt(0)
+	r, err := ipc.NewReaderFromMessageReader(mr, ipc.WithAllocator(mem))
+	if err != nil {
+		return nil, fmt.Errorf("decode partition: %w", err)
 	}
-	recs := make([]arrow.RecordBatch, r.NumRecords())
-	for i := range recs {
-		rec, err := r.RecordBatchAt(i)
-		if err != nil {
-			for _, q := range recs[:i] {
-				q.Release()
-			}
-			return nil, fmt.Errorf("decode partition: %w", err)
-		}
-		recs[i] = rec
-	}
+	defer r.Release()
+	var recs []arrow.RecordBatch
 	defer func() {
 		for _, q := range recs {
 			q.Release()
 		}
 	}()
+	for r.Next() {
+		rec := r.RecordBatch()
+		rec.Retain()
+		recs = append(recs, rec)
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("decode partition: %w", err)
+	}
+	switch len(recs) {
+	case 0:
+		return nil, fmt.Errorf("decode partition: no record batch")
+	case 1:
+		recs[0].Retain()
+		return recs[0], nil
+	}
 	return kernels.Concat(mem, recs)
+}
+
+// mappedMessages reads the messages of an Arrow IPC file held in memory
+// (magic, stream of messages, footer) without copying them.
+type mappedMessages struct {
+	data []byte
+	pos  int
+	end  int // start of the footer
+	refs atomic.Int64
+	msg  *ipc.Message
+}
+
+func newMappedMessages(file []byte) (*mappedMessages, error) {
+	const tail = 10 // int32 footer length + "ARROW1"
+	if len(file) < 8+tail || !bytes.Equal(file[:6], ipc.Magic) || !bytes.Equal(file[len(file)-6:], ipc.Magic) {
+		return nil, fmt.Errorf("not an Arrow IPC file")
+	}
+	flen := int(int32(binary.LittleEndian.Uint32(file[len(file)-tail:])))
+	end := len(file) - tail - flen
+	if flen < 0 || end < 8 {
+		return nil, fmt.Errorf("bad Arrow IPC footer length %d", flen)
+	}
+	m := &mappedMessages{data: file, pos: 8, end: end}
+	m.refs.Add(1)
+	return m, nil
+}
+
+func (m *mappedMessages) Message() (*ipc.Message, error) {
+	if m.msg != nil {
+		m.msg.Release()
+		m.msg = nil
+	}
+	if m.pos+4 > m.end {
+		return nil, io.EOF
+	}
+	n := int(int32(binary.LittleEndian.Uint32(m.data[m.pos:])))
+	m.pos += 4
+	if uint32(n) == 0xFFFFFFFF { // continuation marker, then the length
+		if m.pos+4 > m.end {
+			return nil, io.EOF
+		}
+		n = int(int32(binary.LittleEndian.Uint32(m.data[m.pos:])))
+		m.pos += 4
+	}
+	if n == 0 { // end of stream
+		return nil, io.EOF
+	}
+	if n < 0 || m.pos+n > m.end {
+		return nil, fmt.Errorf("bad Arrow IPC message length %d at %d", n, m.pos)
+	}
+	meta := memory.NewBufferBytes(m.data[m.pos : m.pos+n])
+	m.pos += n
+	probe := ipc.NewMessage(meta, memory.NewBufferBytes(nil))
+	blen := int(probe.BodyLen())
+	probe.Release()
+	if blen < 0 || m.pos+blen > m.end {
+		return nil, fmt.Errorf("bad Arrow IPC body length %d at %d", blen, m.pos)
+	}
+	body := memory.NewBufferBytes(m.data[m.pos : m.pos+blen])
+	m.pos += blen
+	m.msg = ipc.NewMessage(meta, body)
+	return m.msg, nil
+}
+
+func (m *mappedMessages) Retain() { m.refs.Add(1) }
+
+func (m *mappedMessages) Release() {
+	if m.refs.Add(-1) == 0 && m.msg != nil {
+		m.msg.Release()
+		m.msg = nil
+	}
 }

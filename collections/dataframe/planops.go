@@ -622,6 +622,9 @@ func dataBytes(d arrow.ArrayData, deep bool) int64 {
 	for _, c := range d.Children() {
 		n += dataBytes(c, deep)
 	}
+	if dict := d.Dictionary(); dict != nil && dict.(*array.Data) != nil {
+		n += dataBytes(dict, deep)
+	}
 	return n
 }
 

@@ -16,7 +16,8 @@ import (
 const fixtures = "../../../../shared/fixtures/dbbench"
 
 // The groupby questions on a 2-node mesh, from a persisted DataFrame read
-// in 4 byte-range partitions, against DuckDB's answers.
+// in 4 byte-range partitions (plain and dictionary-encoded strings), against
+// DuckDB's answers.
 func TestGroupByAnswersMatchDuckDB(t *testing.T) {
 	if _, err := os.Stat(fixtures); err != nil {
 		t.Skipf("fixtures not found at %s: %v", fixtures, err)
@@ -32,14 +33,26 @@ func TestGroupByAnswersMatchDuckDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, data := range []string{"G1_1e5_1e2_0_0", "G1_1e5_1e1_5_0"} {
-		t.Run(data, func(t *testing.T) {
+	for _, run := range []struct {
+		data string
+		dict bool
+	}{{"G1_1e5_1e2_0_0", false}, {"G1_1e5_1e1_5_0", false}, {"G1_1e5_1e2_0_0", true}, {"G1_1e5_1e1_5_0", true}} {
+		data := run.data
+		name := data
+		if run.dict {
+			name += "_dictionary"
+		}
+		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(fixtures, data+".csv")
 			st, err := os.Stat(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			raw, err := df.ReadCSV(path, df.BlockSize(st.Size()/4+1))
+			opts := []df.Option{df.BlockSize(st.Size()/4 + 1)}
+			if run.dict {
+				opts = append(opts, df.DictionaryStrings())
+			}
+			raw, err := df.ReadCSV(path, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,6 +24,7 @@ const (
 	kString                  // utf8 (int32 offsets)
 	kBool                    // boolean (bit-packed)
 	kList                    // list<T> (int32 offsets) of a supported type
+	kDict                    // dictionary<int32, T>: group-by keys only (dictKeyView); typ is T, child the dictionary
 )
 
 // view is a typed, zero-copy view of an Arrow array.
@@ -39,7 +40,8 @@ type view struct {
 	boff  int    // bit offset of element 0 in bits and valid
 	valid []byte // nil when the array has no nulls
 	arr   arrow.Array
-	child *view // kList: the child values; offs index into it
+	child *view   // kList: the child values; offs index into it; kDict: the dictionary
+	idx   []int32 // kDict: the indices (absolute, len n)
 }
 
 func (v *view) isNull(i int) bool {

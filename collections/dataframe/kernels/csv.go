@@ -29,6 +29,9 @@ type CSVOptions struct {
 	NAValues []string `msgpack:"na_values,omitempty"`
 	// SampleBytes is how much of the file's start is sampled to infer types; 0 means 1 MiB.
 	SampleBytes int `msgpack:"sample_bytes,omitempty"`
+	// Dictionary: string columns come out dictionary-encoded (dictionary<int32, utf8>, one dictionary per
+	// call; see DictEncodeStrings).
+	Dictionary bool `msgpack:"dictionary,omitempty"`
 }
 
 // CSVError reports malformed input: the byte offset in the (decompressed) file of the row, the line (counted from
@@ -396,6 +399,15 @@ type csvCol struct {
 // SampleBytes, so every range of one file gets the same schema. A gzip file (detected by its magic bytes) cannot
 // be split: read it with start 0 and end >= size. Quoted fields may not contain newlines.
 func ReadCSVRange(mem memory.Allocator, r io.ReaderAt, size int64, start, end int64, opts CSVOptions) (arrow.RecordBatch, error) {
+	rec, err := readCSVRange(mem, r, size, start, end, opts)
+	if err != nil || !opts.Dictionary {
+		return rec, err
+	}
+	defer rec.Release()
+	return DictEncodeStrings(mem, rec)
+}
+
+func readCSVRange(mem memory.Allocator, r io.ReaderAt, size int64, start, end int64, opts CSVOptions) (arrow.RecordBatch, error) {
 	src, gz, err := openSource(r, size)
 	if err != nil {
 		return nil, err

@@ -95,6 +95,12 @@ type grouping struct {
 func makeGrouping(rec arrow.RecordBatch, keys []string) (grouping, []*view, error) {
 	kv := make([]*view, len(keys))
 	for i, k := range keys {
+		if idx := rec.Schema().FieldIndices(k); len(idx) > 0 {
+			if v := dictKeyView(rec.Column(idx[0]), k); v != nil {
+				kv[i] = v
+				continue
+			}
+		}
 		v, err := colView(rec, k)
 		if err != nil {
 			return grouping{}, nil, fmt.Errorf("group-by key: %w", err)
@@ -111,6 +117,12 @@ func keyColumns(mem memory.Allocator, rec arrow.RecordBatch, keys []string, kv [
 	for i, k := range keys {
 		f := rec.Schema().Field(rec.Schema().FieldIndices(k)[0])
 		f.Nullable = true
+		if kv[i].kind == kDict { // the keys come out as plain values
+			f.Type = kv[i].typ
+			fields[i] = f
+			cols[i] = takeDict(mem, kv[i], g.first)
+			continue
+		}
 		fields[i] = f
 		cols[i] = takeView(mem, kv[i], g.first)
 	}
@@ -125,6 +137,11 @@ func GroupByPartial(mem memory.Allocator, rec arrow.RecordBatch, keys []string, 
 			return nil, err
 		}
 	}
+	rec, err := decodeForGroupBy(mem, rec, keys, aggs, true)
+	if err != nil {
+		return nil, err
+	}
+	defer rec.Release()
 	g, kv, err := makeGrouping(rec, keys)
 	if err != nil {
 		return nil, err
@@ -182,6 +199,13 @@ func groupByRows(mem memory.Allocator, rec arrow.RecordBatch, keys []string, agg
 			return nil, err
 		}
 	}
+	// The keys pass through: dictionary keys are decoded (partials with
+	// different dictionaries must concatenate).
+	rec, err := decodeForGroupBy(mem, rec, keys, aggs, false)
+	if err != nil {
+		return nil, err
+	}
+	defer rec.Release()
 	n := int(rec.NumRows())
 	fields := make([]arrow.Field, len(keys))
 	cols := make([]arrow.Array, len(keys))
@@ -1075,4 +1099,49 @@ func Explode(mem memory.Allocator, rec arrow.RecordBatch, col string) (arrow.Rec
 		}
 	}
 	return newRecord(arrow.NewSchema(fields, nil), cols, len(parent)), nil
+}
+
+// decodeForGroupBy returns rec (retained) with its dictionary columns decoded,
+// except, with dictKeys, the keys that dictKeyView takes and no aggregation
+// reads.
+func decodeForGroupBy(mem memory.Allocator, rec arrow.RecordBatch, keys []string, aggs []Agg, dictKeys bool) (arrow.RecordBatch, error) {
+	// only the columns read (a dictionary nobody reads is not decoded)
+	need := slices.Clone(keys)
+	for _, a := range aggs {
+		need = append(need, a.Col, a.Col2)
+	}
+	var fields []arrow.Field
+	var cols []arrow.Array
+	hasDict := false
+	for i, f := range rec.Schema().Fields() {
+		if slices.Contains(need, f.Name) {
+			fields = append(fields, f)
+			cols = append(cols, rec.Column(i))
+			hasDict = hasDict || IsDictionary(f.Type)
+		}
+	}
+	if !hasDict {
+		rec.Retain()
+		return rec, nil
+	}
+	md := rec.Schema().Metadata()
+	rec = array.NewRecordBatch(arrow.NewSchema(fields, &md), cols, rec.NumRows())
+	defer rec.Release()
+	var keep []string
+	if dictKeys {
+		for _, k := range keys {
+			idx := rec.Schema().FieldIndices(k)
+			if len(idx) == 0 || dictKeyView(rec.Column(idx[0]), k) == nil {
+				continue
+			}
+			read := false
+			for _, a := range aggs {
+				read = read || a.Col == k || a.Col2 == k
+			}
+			if !read {
+				keep = append(keep, k)
+			}
+		}
+	}
+	return DecodeDictionaries(mem, rec, keep...)
 }

@@ -147,6 +147,8 @@ func encode(v *view) codes {
 		return encodeInt(v)
 	case kString:
 		return encodeString(v)
+	case kDict:
+		return encodeDict(v)
 	default:
 		return encodeGeneric(v)
 	}
