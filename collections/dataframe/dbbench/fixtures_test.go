@@ -15,6 +15,51 @@ import (
 
 const fixtures = "../../../../shared/fixtures/dbbench"
 
+// meshFor starts a 2-node in-process mesh for a test (closed when it ends)
+// and returns its client, with a context of the test's time limit.
+func meshFor(t *testing.T, limit time.Duration) (context.Context, *futures.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	lc, err := futures.NewLocalCluster(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lc.Close() })
+	c, err := lc.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, c
+}
+
+// checkAnswer runs a groupby question on d and compares its sorted answer
+// with DuckDB's for the data set named data.
+func checkAnswer(t *testing.T, ctx context.Context, c *futures.Client, q Question, d *df.DataFrame, data string) {
+	t.Helper()
+	res, err := q.Run(ctx, c, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Release()
+	rec, err := q.Sorted(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	var got bytes.Buffer
+	if err := WriteAnswer(&got, rec); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(fixtures, "answers", data, q.Name+".csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CompareAnswers(got.Bytes(), want); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The groupby questions on a 2-node mesh, from a persisted DataFrame read
 // in 4 byte-range partitions (plain and dictionary-encoded strings), against
 // DuckDB's answers.
@@ -22,17 +67,7 @@ func TestGroupByAnswersMatchDuckDB(t *testing.T) {
 	if _, err := os.Stat(fixtures); err != nil {
 		t.Skipf("fixtures not found at %s: %v", fixtures, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	lc, err := futures.NewLocalCluster(ctx, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lc.Close()
-	c, err := lc.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, c := meshFor(t, 2*time.Minute)
 	for _, run := range []struct {
 		data string
 		dict bool
@@ -68,29 +103,7 @@ func TestGroupByAnswersMatchDuckDB(t *testing.T) {
 				t.Fatalf("len %d %v, want 100000", n, err)
 			}
 			for _, q := range GroupByQuestions {
-				t.Run(q.Name, func(t *testing.T) {
-					raw, err := q.Run(ctx, c, d)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer raw.Release()
-					rec, err := q.Sorted(raw)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer rec.Release()
-					var got bytes.Buffer
-					if err := WriteAnswer(&got, rec); err != nil {
-						t.Fatal(err)
-					}
-					want, err := os.ReadFile(filepath.Join(fixtures, "answers", data, q.Name+".csv"))
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := CompareAnswers(got.Bytes(), want); err != nil {
-						t.Fatal(err)
-					}
-				})
+				t.Run(q.Name, func(t *testing.T) { checkAnswer(t, ctx, c, q, d, data) })
 			}
 		})
 	}
@@ -106,17 +119,7 @@ func TestJoinAnswersMatchDuckDB(t *testing.T) {
 	if _, err := os.Stat(fixtures); err != nil {
 		t.Skipf("fixtures not found at %s: %v", fixtures, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	lc, err := futures.NewLocalCluster(ctx, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lc.Close()
-	c, err := lc.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, c := meshFor(t, 3*time.Minute)
 	prefix := filepath.Join(fixtures, "J1_1e5")
 	x, _, _, _ := JoinFiles(prefix)
 	st, err := os.Stat(x)

@@ -1,15 +1,12 @@
 package dbbench
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	df "github.com/meshcompute/mesh/collections/dataframe"
-	"github.com/meshcompute/mesh/futures"
 )
 
 // The fixture with NAs written to Parquet (small row groups, zstd) and
@@ -21,17 +18,7 @@ func TestParquetAnswersMatchDuckDB(t *testing.T) {
 	if err != nil {
 		t.Skipf("fixture: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	lc, err := futures.NewLocalCluster(ctx, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lc.Close()
-	c, err := lc.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, c := meshFor(t, 2*time.Minute)
 	raw, err := df.ReadCSV(path, df.BlockSize(st.Size()/2+1))
 	if err != nil {
 		t.Fatal(err)
@@ -53,27 +40,7 @@ func TestParquetAnswersMatchDuckDB(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := q.Run(ctx, c, d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Release()
-			rec, err := q.Sorted(res)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rec.Release()
-			var got bytes.Buffer
-			if err := WriteAnswer(&got, rec); err != nil {
-				t.Fatal(err)
-			}
-			want, err := os.ReadFile(filepath.Join(fixtures, "answers", data, name+".csv"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := CompareAnswers(got.Bytes(), want); err != nil {
-				t.Fatal(err)
-			}
+			checkAnswer(t, ctx, c, q, d, data)
 		})
 	}
 }

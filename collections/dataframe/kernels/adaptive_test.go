@@ -12,27 +12,8 @@ import (
 // that combine with grouped partials into the same answer, for every agg.
 func TestGroupByRowsCombines(t *testing.T) {
 	mem := checkedMem(t)
-	rec := table(t, mem,
-		"k", []any{"b", "a", nil, "b", "a", "c", nil, "b"},
-		"j", []any{1, 1, 2, 1, 1, 3, 2, 1},
-		"v", []any{1.0, 2.0, nil, 4.0, nil, nil, 6.0, 4.0},
-		"i", []any{5, nil, 3, 1, 2, nil, 7, 3},
-		"s", []any{"x", "y", "z", nil, "w", nil, "z", "x"},
-		"f", []any{true, false, nil, true, true, nil, false, true},
-	)
+	rec, aggs, want := allAggsCase(t, mem)
 	defer rec.Release()
-	aggs := []Agg{
-		{Op: "sum", Col: "v"}, {Op: "sum", Col: "i", Name: "sum_i"}, {Op: "mean", Col: "i", Name: "mean_i"},
-		{Op: "count", Col: "v", Name: "count_v"}, {Op: "size"},
-		{Op: "min", Col: "i", Name: "min_i"}, {Op: "max", Col: "s", Name: "max_s"},
-		{Op: "var", Col: "v", Name: "var_v"}, {Op: "std", Col: "i", Population: true, Name: "pstd_i"},
-		{Op: "median", Col: "i", Name: "med_i"}, {Op: "first", Col: "s", Name: "first_s"}, {Op: "last", Col: "i", Name: "last_i"},
-		{Op: "nunique", Col: "s", Name: "nu_s"}, {Op: "nsmallest", Col: "i", N: 2, Name: "small_i"},
-		{Op: "corr", Col: "v", Col2: "i", Name: "corr"}, {Op: "sum", Col: "f", Name: "sum_f"},
-	}
-	want := "k=a|b|c|_ j=1|1|3|2 v=2|9|_|6 sum_i=2|9|_|10 mean_i=2|3|_|5 count_v=1|3|0|1 size=2|3|1|2 " +
-		"min_i=2|1|_|3 max_s=y|x|_|z var_v=_|3|_|_ pstd_i=0|1.632993161855452|_|2 med_i=2|3|_|5 " +
-		"first_s=y|x|_|z last_i=2|3|_|7 nu_s=2|1|0|1 small_i=[2]|[1,3]|[]|[3,7] corr=_|-0.8660254037844387|_|NaN sum_f=1|3|_|0"
 	keys := []string{"k", "j"}
 	for cut := int64(0); cut <= rec.NumRows(); cut++ {
 		a, b := Slice(rec, 0, cut), Slice(rec, cut, rec.NumRows())

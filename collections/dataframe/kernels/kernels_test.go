@@ -65,8 +65,10 @@ func sorted(t testing.TB, mem memory.Allocator, rec arrow.RecordBatch, by ...str
 	return renderRec(s)
 }
 
-func TestGroupByAllAggs(t *testing.T) {
-	mem := checkedMem(t)
+// allAggsCase is a small table with NAs in keys and values, every
+// aggregation, and the answer grouped by k, j (in the kernels' test text).
+func allAggsCase(t *testing.T, mem memory.Allocator) (arrow.RecordBatch, []Agg, string) {
+	t.Helper()
 	rec := table(t, mem,
 		"k", []any{"b", "a", nil, "b", "a", "c", nil, "b"},
 		"j", []any{1, 1, 2, 1, 1, 3, 2, 1},
@@ -75,7 +77,6 @@ func TestGroupByAllAggs(t *testing.T) {
 		"s", []any{"x", "y", "z", nil, "w", nil, "z", "x"},
 		"f", []any{true, false, nil, true, true, nil, false, true},
 	)
-	defer rec.Release()
 	aggs := []Agg{
 		{Op: "sum", Col: "v"}, {Op: "sum", Col: "i", Name: "sum_i"}, {Op: "mean", Col: "i", Name: "mean_i"},
 		{Op: "count", Col: "v", Name: "count_v"}, {Op: "size"},
@@ -88,6 +89,13 @@ func TestGroupByAllAggs(t *testing.T) {
 	want := "k=a|b|c|_ j=1|1|3|2 v=2|9|_|6 sum_i=2|9|_|10 mean_i=2|3|_|5 count_v=1|3|0|1 size=2|3|1|2 " +
 		"min_i=2|1|_|3 max_s=y|x|_|z var_v=_|3|_|_ pstd_i=0|1.632993161855452|_|2 med_i=2|3|_|5 " +
 		"first_s=y|x|_|z last_i=2|3|_|7 nu_s=2|1|0|1 small_i=[2]|[1,3]|[]|[3,7] corr=_|-0.8660254037844387|_|NaN sum_f=1|3|_|0"
+	return rec, aggs, want
+}
+
+func TestGroupByAllAggs(t *testing.T) {
+	mem := checkedMem(t)
+	rec, aggs, want := allAggsCase(t, mem)
+	defer rec.Release()
 	keys := []string{"k", "j"}
 	// one phase
 	whole, err := GroupBy(mem, rec, keys, aggs)
