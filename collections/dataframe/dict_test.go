@@ -2,6 +2,7 @@ package dataframe
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -175,4 +176,61 @@ func computeCanon(ctx context.Context, t *testing.T, c *futures.Client, op func(
 	}
 	defer rec.Release()
 	return canonRows(rec)
+}
+
+// A group-by with about a group per row (the pass-through partial: keys
+// keep their dictionaries through the hash shuffle and are unified when
+// combined) gives the plain DataFrame's answer. Partitions must exceed the
+// adaptive sample (65,536 rows) for the pass-through to be chosen.
+func TestDictionaryKeysManyGroupsShuffle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const n = 150_000
+	var sb strings.Builder
+	sb.WriteString("s,u,x\n")
+	for i := range n {
+		s := (i * 7919) % 120_000 // rows i and i+120,000 (in the other partition) are one group
+		u := fmt.Sprintf("u%02d", s%47)
+		if s%17 == 4 {
+			u = ""
+		}
+		fmt.Fprintf(&sb, "s%06d,%s,%d\n", s, u, i%1000)
+	}
+	path := filepath.Join(t.TempDir(), "many.csv")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lc, err := futures.NewLocalCluster(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	c, err := lc.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := func(d *DataFrame) (*DataFrame, error) {
+		return d.GroupBy("s", "u").SplitOut(3).Agg(Sum("x"), Size(), Mean("x")), nil
+	}
+	var want []string
+	for _, opts := range [][]Option{nil, {DictionaryStrings()}} {
+		d, err := ReadCSV(path, append(opts, BlockSize(int64(sb.Len())/2+1))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.NPartitions() != 2 {
+			t.Fatalf("%d partitions, want 2 of more than 65,536 rows", d.NPartitions())
+		}
+		got := computeCanon(ctx, t, c, op, d)
+		if len(got) != 120_001 { // a header line, then the groups
+			t.Fatalf("%d groups, want 120,000", len(got)-1)
+		}
+		if want == nil {
+			want = got
+			continue
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("dictionary strings: %d rows %v..., plain %d rows %v...", len(got), got[:3], len(want), want[:3])
+		}
+	}
 }

@@ -89,9 +89,14 @@ func applySteps(ctx context.Context, rec arrow.RecordBatch, steps []Step, split 
 		rec.Release()
 		rec = next
 	}
+	// A group-by's partial states keep dictionary keys through the split:
+	// they travel as indices and runAgg combines them (unifying the
+	// dictionaries); any other split is decoded first.
 	if split != nil {
-		if err := decode(); err != nil {
-			return nil, err
+		if len(steps) == 0 || steps[len(steps)-1].Op != "groupby-partial" {
+			if err := decode(); err != nil {
+				return nil, err
+			}
 		}
 		return splitRecord(rec, *split)
 	}
@@ -203,7 +208,7 @@ func runAgg(ctx context.Context, t AggTask, inputs ...futures.RawBytes) (futures
 		}
 	}()
 	for _, in := range inputs {
-		r, err := decodePart(in)
+		r, err := decodePartDict(in) // dictionary keys of partials: GroupByCombine takes them
 		if err != nil {
 			return nil, err
 		}

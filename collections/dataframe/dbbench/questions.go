@@ -79,33 +79,73 @@ func GroupByQuestion(name string) (Question, error) {
 }
 
 // Run answers the question on d (typically persisted), in no particular
-// row order (as the benchmark's queries, which have no ORDER BY); Sorted
-// orders it as the answers are.
-func (q Question) Run(ctx context.Context, c *futures.Client, d *df.DataFrame) (arrow.RecordBatch, error) {
+// row order (as the benchmark's queries, which have no ORDER BY), as the
+// arrow.Table a user's Compute gives: one chunk per output partition, not
+// concatenated. Sorted orders it as the answers are.
+func (q Question) Run(ctx context.Context, c *futures.Client, d *df.DataFrame) (arrow.Table, error) {
+	if q.post == nil {
+		tbl, err := q.plan(d).Compute(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", q.Name, err)
+		}
+		return tbl, nil
+	}
 	rec, err := q.plan(d).ComputeRecord(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", q.Name, err)
 	}
-	if q.post != nil {
-		next, err := q.post(rec)
-		rec.Release()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", q.Name, err)
-		}
-		rec = next
+	next, err := q.post(rec)
+	rec.Release()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", q.Name, err)
 	}
-	return rec, nil
+	defer next.Release()
+	return array.NewTableFromRecords(next.Schema(), []arrow.RecordBatch{next}), nil
 }
 
-// Sorted returns the answer rec sorted by the question's keys (ascending,
-// NA last), then its Desc columns descending.
-func (q Question) Sorted(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+// Sorted returns the answer tbl as one record sorted by the question's keys
+// (ascending, NA last), then its Desc columns descending.
+func (q Question) Sorted(tbl arrow.Table) (arrow.RecordBatch, error) {
+	rec, err := tableRecord(tbl)
+	if err != nil {
+		return nil, err
+	}
+	defer rec.Release()
 	by := append(append([]string(nil), q.Keys...), q.Desc...)
 	desc := make([]bool, len(by))
 	for i := len(q.Keys); i < len(by); i++ {
 		desc[i] = true
 	}
 	return kernels.Sort(mem, rec, by, desc, true)
+}
+
+// tableRecord concatenates tbl's chunks into one record.
+func tableRecord(tbl arrow.Table) (arrow.RecordBatch, error) {
+	tr := array.NewTableReader(tbl, -1)
+	defer tr.Release()
+	var recs []arrow.RecordBatch
+	for tr.Next() {
+		r := tr.RecordBatch()
+		r.Retain()
+		recs = append(recs, r)
+	}
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	if err := tr.Err(); err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		cols := make([]arrow.Array, tbl.NumCols())
+		for i, f := range tbl.Schema().Fields() {
+			cols[i] = array.MakeArrayOfNull(mem, f.Type, 0)
+			defer cols[i].Release()
+		}
+		return array.NewRecordBatch(tbl.Schema(), cols, 0), nil
+	}
+	return kernels.Concat(mem, recs)
 }
 
 // rangeV1V2 replaces max_v1, min_v2 by range_v1_v2 = max_v1 - min_v2.

@@ -497,6 +497,10 @@ func TakeArray(mem memory.Allocator, arr arrow.Array, idx []int32) (arrow.Array,
 func Take(mem memory.Allocator, rec arrow.RecordBatch, idx []int32) (arrow.RecordBatch, error) {
 	cols := make([]arrow.Array, rec.NumCols())
 	for i := range cols {
+		if dv := dictKeyView(rec.Column(i), rec.Schema().Field(i).Name); dv != nil {
+			cols[i] = takeDictIndices(mem, dv, idx) // the dictionary is shared
+			continue
+		}
 		v, err := newView(rec.Column(i), rec.Schema().Field(i).Name)
 		if err != nil {
 			releaseAll(cols)

@@ -191,3 +191,7 @@ func BenchmarkJoinPairs(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/row")
 }
+
+func BenchmarkGroupByQ4(b *testing.B) {
+	benchGroupBy(b, []string{"id4"}, []Agg{{Op: "mean", Col: "v1"}, {Op: "mean", Col: "v2"}, {Op: "mean", Col: "v3"}})
+}

@@ -204,3 +204,198 @@ func takeDict(mem memory.Allocator, v *view, rows []int32) arrow.Array {
 	}
 	return takeView(mem, v.child, idx)
 }
+
+// takeDictIndices gathers rows of a dictionary<int32, T> array keeping its
+// dictionary: only the indices are copied (a negative row gives a null).
+func takeDictIndices(mem memory.Allocator, v *view, rows []int32) arrow.Array {
+	n := len(rows)
+	ib := allocBuf(mem, n*4)
+	idx := arrow.Int32Traits.CastFromBytes(ib.Bytes())[:n]
+	valid := bitmap{n: n}
+	for i, r := range rows {
+		if r < 0 || v.isNull(int(r)) {
+			idx[i] = 0
+			valid.setNull(mem, i)
+			continue
+		}
+		idx[i] = v.idx[r]
+	}
+	d := array.NewData(v.arr.DataType(), n, []*memory.Buffer{valid.buf, ib}, nil, valid.nulls, 0)
+	d.SetDictionary(v.arr.(*array.Dictionary).Dictionary().Data())
+	a := array.MakeFromData(d)
+	d.Release()
+	ib.Release()
+	if valid.buf != nil {
+		valid.buf.Release()
+	}
+	return a
+}
+
+// hashDict hashes the rows of a dictionary key by value (as hashRows hashes
+// the plain column): each dictionary entry is hashed once.
+func hashDict(v *view, out []uint64) {
+	dh := make([]uint64, v.child.n)
+	for j := range dh {
+		dh[j] = v.child.hash(j)
+	}
+	for i := range out[:v.n] {
+		h := uint64(hashNull)
+		if !v.isNull(i) {
+			h = dh[v.idx[i]]
+		}
+		out[i] = hashCombine(out[i], h)
+	}
+}
+
+// harmonizeDictKeys returns recs (each retained) where a key column that is
+// a dictionary in some records and plain in others is decoded in all, so
+// that they concatenate (dictionaries of the same type are unified by
+// Concat).
+func harmonizeDictKeys(mem memory.Allocator, recs []arrow.RecordBatch, keys []string) ([]arrow.RecordBatch, error) {
+	var decode []string
+	for _, k := range keys {
+		dict, plain := false, false
+		for _, r := range recs {
+			idx := r.Schema().FieldIndices(k)
+			if len(idx) == 0 {
+				continue
+			}
+			if IsDictionary(r.Schema().Field(idx[0]).Type) {
+				dict = true
+			} else {
+				plain = true
+			}
+		}
+		if dict && plain {
+			decode = append(decode, k)
+		}
+	}
+	out := make([]arrow.RecordBatch, len(recs))
+	for i, r := range recs {
+		if len(decode) == 0 {
+			r.Retain()
+			out[i] = r
+			continue
+		}
+		var keep []string
+		for _, f := range r.Schema().Fields() {
+			if IsDictionary(f.Type) && !slices.Contains(decode, f.Name) {
+				keep = append(keep, f.Name)
+			}
+		}
+		d, err := DecodeDictionaries(mem, r, keep...)
+		if err != nil {
+			releaseAll(out[:i])
+			return nil, err
+		}
+		out[i] = d
+	}
+	return out, nil
+}
+
+// unifyDictKeys returns recs (each retained) where every key column that is
+// a dictionary<int32, utf8> in all of them, with dictionaries that differ,
+// is re-indexed into one dictionary shared by all, so that Concat only
+// concatenates indices. The dictionaries' entries are hashed once each (a
+// partition's dictionary is far smaller than its rows); Arrow's own
+// unification (which Concat falls back to) is several times slower.
+func unifyDictKeys(mem memory.Allocator, recs []arrow.RecordBatch, keys []string) []arrow.RecordBatch {
+	out := make([]arrow.RecordBatch, len(recs))
+	for i, r := range recs {
+		r.Retain()
+		out[i] = r
+	}
+	if len(recs) < 2 {
+		return out
+	}
+	for _, k := range keys {
+		views := make([]*view, len(out))
+		col := make([]int, len(out))
+		same := true
+		for i, r := range out {
+			idx := r.Schema().FieldIndices(k)
+			if len(idx) == 0 {
+				return out
+			}
+			v := dictKeyView(r.Column(idx[0]), k)
+			if v == nil || v.child.kind != kString {
+				views = nil
+				break
+			}
+			views[i], col[i] = v, idx[0]
+			same = same && v.arr.Data().Dictionary() == views[0].arr.Data().Dictionary()
+		}
+		if views == nil || same {
+			continue
+		}
+		total := 0
+		for _, v := range views {
+			total += v.child.n
+		}
+		t := newBytesTable(total / len(views))
+		maps := make([][]int32, len(views))
+		for i, v := range views {
+			m := make([]int32, v.child.n)
+			for e := range m {
+				if v.child.isNull(e) {
+					m[e] = -1
+					continue
+				}
+				b := v.child.str(e)
+				c, _ := t.insert(b, hashBytes(b), uint32(len(t.hashes)))
+				m[e] = int32(c)
+			}
+			maps[i] = m
+		}
+		dict := stringFromArena(mem, t.arena, t.offs)
+		for i, v := range views {
+			n := v.n
+			ib := allocBuf(mem, n*4)
+			ix := arrow.Int32Traits.CastFromBytes(ib.Bytes())[:n]
+			valid := bitmap{n: n}
+			m := maps[i]
+			for r := 0; r < n; r++ {
+				g := int32(-1)
+				if !v.isNull(r) {
+					g = m[v.idx[r]]
+				}
+				if g < 0 {
+					ix[r] = 0
+					valid.setNull(mem, r)
+					continue
+				}
+				ix[r] = g
+			}
+			d := array.NewData(v.arr.DataType(), n, []*memory.Buffer{valid.buf, ib}, nil, valid.nulls, 0)
+			d.SetDictionary(dict.Data())
+			a := array.MakeFromData(d)
+			d.Release()
+			ib.Release()
+			if valid.buf != nil {
+				valid.buf.Release()
+			}
+			cols := slices.Clone(out[i].Columns())
+			cols[col[i]] = a
+			next := array.NewRecordBatch(out[i].Schema(), cols, out[i].NumRows())
+			a.Release()
+			out[i].Release()
+			out[i] = next
+		}
+		dict.Release()
+	}
+	return out
+}
+
+// stringFromArena is the utf8 array of the values arena[offs[i]:offs[i+1]].
+func stringFromArena(mem memory.Allocator, arena []byte, offs []int32) arrow.Array {
+	ob := allocBuf(mem, len(offs)*4)
+	copy(arrow.Int32Traits.CastFromBytes(ob.Bytes()), offs)
+	db := allocBuf(mem, len(arena))
+	copy(db.Bytes(), arena)
+	d := array.NewData(arrow.BinaryTypes.String, len(offs)-1, []*memory.Buffer{nil, ob, db}, nil, 0, 0)
+	a := array.MakeFromData(d)
+	d.Release()
+	ob.Release()
+	db.Release()
+	return a
+}

@@ -90,6 +90,22 @@ type grouping struct {
 	gid   []uint32
 	ng    int
 	first []int32
+	sizes *[]int64 // rows per group, computed once on first use (groupSizes)
+}
+
+// groupSizes returns the rows of each group (shared: do not modify).
+func (g grouping) groupSizes() []int64 {
+	if g.sizes != nil && *g.sizes != nil {
+		return *g.sizes
+	}
+	n := make([]int64, g.ng)
+	for _, x := range g.gid {
+		n[x]++
+	}
+	if g.sizes != nil {
+		*g.sizes = n
+	}
+	return n
 }
 
 func makeGrouping(rec arrow.RecordBatch, keys []string) (grouping, []*view, error) {
@@ -108,7 +124,7 @@ func makeGrouping(rec arrow.RecordBatch, keys []string) (grouping, []*view, erro
 		kv[i] = v
 	}
 	gid, ng, first := groupIDs(kv, int(rec.NumRows()))
-	return grouping{gid, ng, first}, kv, nil
+	return grouping{gid: gid, ng: ng, first: first, sizes: new([]int64)}, kv, nil
 }
 
 func keyColumns(mem memory.Allocator, rec arrow.RecordBatch, keys []string, kv []*view, g grouping) ([]arrow.Field, []arrow.Array) {
@@ -199,9 +215,10 @@ func groupByRows(mem memory.Allocator, rec arrow.RecordBatch, keys []string, agg
 			return nil, err
 		}
 	}
-	// The keys pass through: dictionary keys are decoded (partials with
-	// different dictionaries must concatenate).
-	rec, err := decodeForGroupBy(mem, rec, keys, aggs, false)
+	// The keys pass through without a copy, dictionary keys as they are
+	// (GroupByCombine unifies the dictionaries of its partials, or decodes a
+	// key that other partials hold plain).
+	rec, err := decodeForGroupBy(mem, rec, keys, aggs, true)
 	if err != nil {
 		return nil, err
 	}
@@ -210,8 +227,10 @@ func groupByRows(mem memory.Allocator, rec arrow.RecordBatch, keys []string, agg
 	fields := make([]arrow.Field, len(keys))
 	cols := make([]arrow.Array, len(keys))
 	for i, k := range keys {
-		if _, err := colView(rec, k); err != nil {
-			return nil, fmt.Errorf("group-by key: %w", err)
+		if idx := rec.Schema().FieldIndices(k); len(idx) == 0 || dictKeyView(rec.Column(idx[0]), k) == nil {
+			if _, err := colView(rec, k); err != nil {
+				return nil, fmt.Errorf("group-by key: %w", err)
+			}
 		}
 		j := rec.Schema().FieldIndices(k)[0]
 		fields[i] = rec.Schema().Field(j)
@@ -243,7 +262,14 @@ func groupByRows(mem memory.Allocator, rec arrow.RecordBatch, keys []string, agg
 // row per group. It is associative, so it serves tree reductions and the reduce side of a hash shuffle. For
 // first/last the partials must be given in row order of the data they came from.
 func GroupByCombine(mem memory.Allocator, partials []arrow.RecordBatch, keys []string, aggs []Agg) (arrow.RecordBatch, error) {
-	rec, err := Concat(mem, partials)
+	partials, err := harmonizeDictKeys(mem, partials, keys)
+	if err != nil {
+		return nil, fmt.Errorf("group-by combine: %w", err)
+	}
+	unified := unifyDictKeys(mem, partials, keys)
+	releaseAll(partials)
+	rec, err := Concat(mem, unified)
+	releaseAll(unified)
 	if err != nil {
 		return nil, fmt.Errorf("group-by combine: %w", err)
 	}
@@ -321,10 +347,7 @@ func GroupBy(mem memory.Allocator, rec arrow.RecordBatch, keys []string, aggs []
 func partialStates(mem memory.Allocator, rec arrow.RecordBatch, g grouping, a Agg) ([]arrow.Array, error) {
 	if a.Op == "size" {
 		o := newFixedOut[int64](mem, g.ng)
-		clear(o.V)
-		for _, x := range g.gid {
-			o.V[x]++
-		}
+		copy(o.V, g.groupSizes())
 		return []arrow.Array{o.finish(arrow.PrimitiveTypes.Int64)}, nil
 	}
 	v, err := colView(rec, a.Col)
@@ -438,33 +461,36 @@ func intToFloat(mem memory.Allocator, v *view) arrow.Array {
 // With isState the input is already a sum state (no nulls) and cnt comes separately.
 func sumStates(mem memory.Allocator, g grouping, v *view, mean bool, _ bool) []arrow.Array {
 	cnt := newFixedOut[int64](mem, g.ng)
-	clear(cnt.V)
+	gid := g.gid
+	if v.valid == nil {
+		// no NA: the counts are the group sizes, computed once per grouping
+		copy(cnt.V, g.groupSizes())
+	} else {
+		clear(cnt.V)
+	}
 	var sum arrow.Array
 	switch {
-	case v.kind == kInt64 && !mean:
-		o := newFixedOut[int64](mem, g.ng)
-		clear(o.V)
+	case v.kind == kInt64:
+		is := make([]int64, g.ng)
+		vals := v.i64[:len(gid)]
 		if v.valid == nil {
-			for i, x := range g.gid {
-				o.V[x] += v.i64[i]
-				cnt.V[x]++
+			for i, x := range gid {
+				is[x] += vals[i]
 			}
 		} else {
-			for i, x := range g.gid {
+			c := cnt.V
+			for i, x := range gid {
 				if !v.isNull(i) {
-					o.V[x] += v.i64[i]
-					cnt.V[x]++
+					is[x] += vals[i]
+					c[x]++
 				}
 			}
 		}
-		sum = o.finish(arrow.PrimitiveTypes.Int64)
-	case v.kind == kInt64:
-		is := make([]int64, g.ng)
-		for i, x := range g.gid {
-			if v.valid == nil || !v.isNull(i) {
-				is[x] += v.i64[i]
-				cnt.V[x]++
-			}
+		if !mean {
+			o := newFixedOut[int64](mem, g.ng)
+			copy(o.V, is)
+			sum = o.finish(arrow.PrimitiveTypes.Int64)
+			break
 		}
 		o := newFixedOut[float64](mem, g.ng)
 		for i, s := range is {
@@ -474,16 +500,18 @@ func sumStates(mem memory.Allocator, g grouping, v *view, mean bool, _ bool) []a
 	default:
 		o := newFixedOut[float64](mem, g.ng)
 		clear(o.V)
+		sv := o.V
+		vals := v.f64[:len(gid)]
 		if v.valid == nil {
-			for i, x := range g.gid {
-				o.V[x] += v.f64[i]
-				cnt.V[x]++
+			for i, x := range gid {
+				sv[x] += vals[i]
 			}
 		} else {
-			for i, x := range g.gid {
+			c := cnt.V
+			for i, x := range gid {
 				if !v.isNull(i) {
-					o.V[x] += v.f64[i]
-					cnt.V[x]++
+					sv[x] += vals[i]
+					c[x]++
 				}
 			}
 		}

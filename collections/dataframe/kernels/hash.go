@@ -103,6 +103,8 @@ func hashRows(keys []*view, n int, out []uint64) {
 			for i, x := range k.i64 {
 				out[i] = hashCombine(out[i], hashInt(x))
 			}
+		case k.kind == kDict:
+			hashDict(k, out)
 		case k.kind == kString && k.valid == nil:
 			for i := 0; i < n; i++ {
 				out[i] = hashCombine(out[i], hashBytes(k.data[k.offs[i]:k.offs[i+1]]))
@@ -161,16 +163,35 @@ func encodeInt(v *view) codes {
 		return out
 	}
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	for i, x := range v.i64 {
-		if v.valid != nil && v.isNull(i) {
-			continue
+	if v.valid == nil {
+		for _, x := range v.i64 {
+			lo, hi = min(lo, x), max(hi, x)
 		}
-		lo, hi = min(lo, x), max(hi, x)
+	} else {
+		for i, x := range v.i64 {
+			if v.isNull(i) {
+				continue
+			}
+			lo, hi = min(lo, x), max(hi, x)
+		}
 	}
 	nullCode := uint32(math.MaxUint32)
 	if lo <= hi && uint64(hi-lo) < uint64(max(2*n, 1<<16)) && hi-lo >= 0 {
 		// direct mapping over the value range
 		tab := make([]uint32, hi-lo+1) // code+1, 0 = unseen
+		if v.valid == nil {
+			c := out.c[:len(v.i64)]
+			for i, x := range v.i64 {
+				s := &tab[x-lo]
+				if *s == 0 {
+					out.first = append(out.first, int32(i))
+					*s = uint32(len(out.first))
+				}
+				c[i] = *s - 1
+			}
+			out.card = len(out.first)
+			return out
+		}
 		for i, x := range v.i64 {
 			if v.valid != nil && v.isNull(i) {
 				if nullCode == math.MaxUint32 {

@@ -19,6 +19,12 @@ func HashPartition(mem memory.Allocator, rec arrow.RecordBatch, keys []string, n
 	}
 	kv := make([]*view, len(keys))
 	for i, k := range keys {
+		if idx := rec.Schema().FieldIndices(k); len(idx) > 0 {
+			if v := dictKeyView(rec.Column(idx[0]), k); v != nil {
+				kv[i] = v // hashed by value, as the plain column would be
+				continue
+			}
+		}
 		v, err := colView(rec, k)
 		if err != nil {
 			return nil, fmt.Errorf("hash partition: %w", err)
