@@ -410,7 +410,11 @@ func (g *graph) assign(t *stask, w *sworker) {
 	// live only until their dependants ran, and lineage recomputes them if
 	// their node dies first.
 	if len(t.wanters) > 0 {
-		a.Replicas = g.pickReplicas(w.id)
+		n := g.replicas
+		if t.spec.Replicas > 0 {
+			n = t.spec.Replicas
+		}
+		a.Replicas = g.pickReplicas(w.id, n)
 	}
 	if len(t.deps) > 0 {
 		a.Deps = make(map[string][]string, len(t.deps))
@@ -453,8 +457,8 @@ func (g *graph) pickWorker(t *stask) *sworker {
 }
 
 // pickReplicas chooses where the result's other copies go.
-func (g *graph) pickReplicas(holder string) []string {
-	n := min(g.replicas-1, len(g.order)-1)
+func (g *graph) pickReplicas(holder string, copies int) []string {
+	n := min(copies-1, len(g.order)-1)
 	if n <= 0 {
 		return nil
 	}

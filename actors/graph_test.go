@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -427,5 +428,26 @@ func TestGraphUnknownInputIsRefusedNotRecorded(t *testing.T) {
 	}
 	if got := assigned(g.take()); len(got["w1"]) != 1 || got["w1"][0] != "a" {
 		t.Fatalf("assigned %v, want a", got)
+	}
+}
+
+// A result a client holds is copied to --replicas workers unless its spec
+// asks for fewer (Replicas 1: a Compute's outputs, fetched once).
+func TestGraphSpecReplicasOverrideTheDefault(t *testing.T) {
+	g := newGraph(2, noValidate)
+	g.setWorkers(workers("w1", "w2", "w3"))
+	once := task("once")
+	once.Replicas = 1
+	three := task("three")
+	three.Replicas = 3
+	g.submit("c", []consensus.TaskSpec{task("default"), once, three}, []string{"default", "once", "three"}, nil)
+	got := map[string]int{}
+	for _, as := range g.take().compute {
+		for _, a := range as {
+			got[a.Spec.Key] = len(a.Replicas)
+		}
+	}
+	if want := map[string]int{"default": 1, "once": 0, "three": 2}; !maps.Equal(got, want) {
+		t.Fatalf("extra copies per task %v, want %v", got, want)
 	}
 }

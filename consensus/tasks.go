@@ -26,6 +26,10 @@ type TaskSpec struct {
 	Resources map[string]float64 `msgpack:"res,omitempty"`
 	// Workers restricts the task to these members (peer IDs or names).
 	Workers []string `msgpack:"w,omitempty"`
+	// Replicas: copies of the result while a client holds it (0: the
+	// mesh's --replicas). 1 suits a result fetched once and released:
+	// lineage recomputes it if its node dies first.
+	Replicas int `msgpack:"rp,omitempty"`
 }
 
 // Deps returns the keys the task reads.

@@ -227,6 +227,7 @@ type taskOpts struct {
 	priority  int
 	resources map[string]float64
 	workers   []string
+	replicas  int
 }
 
 type optFunc func(*taskOpts)
@@ -253,6 +254,13 @@ func Resources(r map[string]float64) TaskOption {
 
 // Workers restricts the task to these members (peer IDs or names).
 func Workers(w ...string) TaskOption { return optFunc(func(o *taskOpts) { o.workers = w }) }
+
+// Replicas sets how many copies of the task's result the mesh keeps while a
+// client holds it (default 0: the mesh's --replicas). Replicas(1) suits a
+// result fetched once and released: it is not copied, and lineage
+// recomputes it if its node dies before the fetch. It is not part of the
+// task's key.
+func Replicas(n int) TaskOption { return optFunc(func(o *taskOpts) { o.replicas = max(n, 0) }) }
 
 // Unique keys: a random prefix per process and a counter, so no two
 // processes (or calls) share one, without a random read per task.
@@ -312,6 +320,7 @@ func buildSpec(fn string, args []any, common []TaskOption) (consensus.TaskSpec, 
 		spec.Key = fn + "-" + uniquePrefix + "-" + strconv.FormatUint(uniqueSeq.Add(1), 36)
 	}
 	spec.Retries, spec.Priority, spec.Resources, spec.Workers = o.retries, o.priority, o.resources, o.workers
+	spec.Replicas = o.replicas
 	return spec, nil
 }
 

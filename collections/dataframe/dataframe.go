@@ -309,7 +309,7 @@ func Corr(col, col2 string) Agg { return Agg{Op: "corr", Col: col, Col2: col2} }
 // like every result, so they survive a node's loss); the returned
 // DataFrame reads them. Release drops them.
 func (df *DataFrame) Persist(ctx context.Context, c *futures.Client) (*DataFrame, error) {
-	fs, err := build(ctx, c, df.plan)
+	fs, err := build(ctx, c, df.plan, false)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +340,7 @@ func (df *DataFrame) Release(ctx context.Context, c *futures.Client) error {
 // partitions, in order, without waiting (Dask's client.compute): Collect
 // turns them into a record; Release them when done.
 func (df *DataFrame) Submit(ctx context.Context, c *futures.Client) ([]*futures.Future, error) {
-	return build(ctx, c, df.plan)
+	return build(ctx, c, df.plan, false)
 }
 
 // Collect waits for partitions submitted by Submit and returns them as one
@@ -395,7 +395,7 @@ func (df *DataFrame) ComputeRecord(ctx context.Context, c *futures.Client) (arro
 }
 
 func (df *DataFrame) computeRecords(ctx context.Context, c *futures.Client) ([]arrow.RecordBatch, error) {
-	fs, err := build(ctx, c, df.plan)
+	fs, err := build(ctx, c, df.plan, true)
 	if err != nil {
 		return nil, err
 	}

@@ -15,8 +15,10 @@ import (
 // CSV reader. Task keys are pure (a hash of the operation and its inputs),
 // so a subplan shared by two plans, or computed again, is one task. Only
 // the outputs are held: the mesh keeps the other tasks' values while a task
-// still needs them, unreplicated.
-func build(ctx context.Context, c *futures.Client, n *node) ([]*futures.Future, error) {
+// still needs them, unreplicated. With fetchOnce (a Compute: the outputs
+// are gathered and released at once) the outputs are not replicated either:
+// lineage recomputes one whose node dies before the fetch.
+func build(ctx context.Context, c *futures.Client, n *node, fetchOnce bool) ([]*futures.Future, error) {
 	b := &builder{g: futures.NewGraph()}
 	out, err := b.node(ctx, n)
 	if err != nil {
@@ -28,6 +30,9 @@ func build(ctx context.Context, c *futures.Client, n *node) ([]*futures.Future, 
 	refs := make([]futures.Ref, len(out))
 	for i, a := range out {
 		refs[i] = a.(futures.Ref)
+	}
+	if fetchOnce {
+		b.g.SetReplicas(1, refs...)
 	}
 	return c.Compute(ctx, b.g, refs...)
 }
