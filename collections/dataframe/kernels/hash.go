@@ -483,7 +483,7 @@ func densifyToIDs(comp []uint64, card uint64) ([]uint32, []int32) {
 		return ids, first
 	}
 	// many distinct composite keys are likely here (the product of cardinalities exceeds 2n): start large
-	t := newU64Table(int(min(uint64(n/4), card)))
+	t := newU64Table(int(min(uint64(n), card)))
 	for i, x := range comp {
 		c, isNew := t.insert(x, uint32(len(first)))
 		if isNew {
