@@ -154,6 +154,7 @@ type state struct {
 	done    chan struct{}
 	status  string // "" while pending, then memory, erred or cancelled
 	holders []string
+	size    int64 // the value's size as its holder reported it (0: unknown)
 	failure *actors.TaskFailure
 	refs    int
 	value   []byte // the encoded value, when it came inline with the update
@@ -756,7 +757,7 @@ func (c *Client) apply(updates []actors.TaskUpdate) {
 			}
 		}
 		if st.status == "" {
-			st.status, st.holders, st.failure, st.value = u.State, u.Holders, u.Failure, u.Inline
+			st.status, st.holders, st.failure, st.value, st.size = u.State, u.Holders, u.Failure, u.Inline, u.Size
 			finishLocked(st)
 			continue
 		}
@@ -765,7 +766,7 @@ func (c *Client) apply(updates []actors.TaskUpdate) {
 			// (new holders), or, scattered, is gone for good (erred).
 			switch u.State {
 			case actors.StateMemory:
-				st.holders = u.Holders
+				st.holders, st.size = u.Holders, u.Size
 			case actors.StateErred:
 				st.status, st.holders, st.failure, st.value = u.State, nil, u.Failure, nil
 			}

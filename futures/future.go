@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -103,7 +105,10 @@ func (f *Future) raw(ctx context.Context) ([]byte, error) {
 	return vals[f.st.key], nil
 }
 
-// fetch gets values from their holders, one request per holder. When no
+// fetch gets values from their holders: the holders are asked at once,
+// each for its keys in requests of at most fetchBatchBytes of values (one
+// large value alone), one request at a time, so that neither side holds
+// more than a batch of encoded values beyond the values themselves. When no
 // holder of a key answers, the value was lost with its nodes: the mesh
 // computes it again from its lineage and tells the client the new holders,
 // so fetch waits for them (or for the key to err) until ctx ends.
@@ -123,6 +128,8 @@ func (c *Client) fetch(ctx context.Context, where map[string][]string) (map[stri
 			}
 		}
 		next := map[string][]string{}
+		var mu sync.Mutex // out, next
+		var wg sync.WaitGroup
 		for h, keys := range byHolder {
 			if vals, ok := c.inproc.Values(h, keys); ok {
 				// A node of this process: its store, without the network.
@@ -135,33 +142,17 @@ func (c *Client) fetch(ctx context.Context, where map[string][]string) (map[stri
 				}
 				continue
 			}
-			p, err := peer.Decode(h)
-			var reply *actors.FetchReply
-			if err == nil {
-				rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				var r any
-				r, err = c.conn.Request(rctx, p, actors.StoreID, &actors.FetchValues{Keys: keys})
-				cancel()
-				if err == nil {
-					var ok bool
-					if reply, ok = r.(*actors.FetchReply); !ok {
-						err = fmt.Errorf("unexpected reply %T", r)
-					}
-				}
-			}
-			if err != nil {
-				// Perhaps only its address is stale (restarted on another
-				// port): learn the members' addresses again.
-				c.refreshNow()
-			}
-			for i, k := range keys {
-				if err != nil || i >= len(reply.Values) || reply.Values[i] == nil {
+			wg.Go(func() {
+				got, failed := c.fetchFrom(ctx, h, keys)
+				mu.Lock()
+				defer mu.Unlock()
+				maps.Copy(out, got)
+				for _, k := range failed {
 					next[k] = pending[k]
-					continue
 				}
-				out[k] = reply.Values[i]
-			}
+			})
 		}
+		wg.Wait()
 		for _, k := range exhausted {
 			holders, err := c.newHolders(ctx, k, pending[k])
 			if err != nil {
@@ -173,6 +164,67 @@ func (c *Client) fetch(ctx context.Context, where map[string][]string) (map[stri
 		pending = next
 	}
 	return out, nil
+}
+
+// fetchBatchBytes bounds the values one fetch request asks for (by the
+// sizes their holders reported).
+const fetchBatchBytes = 16 << 20
+
+// fetchFrom asks holder h for keys, in batches, and returns the values it
+// gave and the keys it did not (missing, or the holder did not answer).
+func (c *Client) fetchFrom(ctx context.Context, h string, keys []string) (map[string][]byte, []string) {
+	got := make(map[string][]byte, len(keys))
+	p, err := peer.Decode(h)
+	if err != nil {
+		return got, keys
+	}
+	c.mu.Lock()
+	sizes := make([]int64, len(keys))
+	for i, k := range keys {
+		if st := c.states[k]; st != nil {
+			sizes[i] = st.size
+		}
+	}
+	c.mu.Unlock()
+	var failed []string
+	for start := 0; start < len(keys); {
+		end, bytes := start, int64(0)
+		for end < len(keys) && (end == start || bytes+sizes[end] <= fetchBatchBytes) {
+			bytes += sizes[end]
+			end++
+		}
+		batch := keys[start:end]
+		start = end
+		if err != nil { // the holder failed an earlier batch: don't wait on it again
+			failed = append(failed, batch...)
+			continue
+		}
+		// A minute per gigabyte beyond the first 10 s: a large value on a
+		// busy machine is not a dead holder.
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second+time.Duration(bytes)*time.Minute/(1<<30))
+		var r any
+		r, err = c.conn.Request(rctx, p, actors.StoreID, &actors.FetchValues{Keys: batch})
+		cancel()
+		reply, ok := r.(*actors.FetchReply)
+		if err == nil && !ok {
+			err = fmt.Errorf("unexpected reply %T", r)
+		}
+		if err != nil {
+			// Perhaps only its address is stale (restarted on another
+			// port): learn the members' addresses again.
+			c.refreshNow()
+			failed = append(failed, batch...)
+			continue
+		}
+		for i, k := range batch {
+			if i >= len(reply.Values) || reply.Values[i] == nil {
+				failed = append(failed, k)
+				continue
+			}
+			got[k] = reply.Values[i]
+		}
+	}
+	return got, failed
 }
 
 // newHolders waits until the client learns holders of key other than old,

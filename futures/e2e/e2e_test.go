@@ -498,3 +498,36 @@ func TestLostResultsGathered(t *testing.T) {
 		}
 	}
 }
+
+// Values larger than a fetch request's batch come whole and in order: the
+// client asks every holder at once, each for a batch at a time (about 16 MB
+// of values: here two 7 MB values, or the 20 MB one alone).
+func TestLargeValuesGatheredInBatches(t *testing.T) {
+	m := startMesh(t, 2)
+	leader, _ := m.roles()
+	c := m.connect(leader)
+	ctx := ctxFor(t, 90*time.Second)
+	sizes := []int{7 << 20, 7 << 20, 20 << 20, 7 << 20, 1, 7 << 20, 0}
+	var fs []*futures.Future
+	for i, n := range sizes {
+		f, err := c.Submit(ctx, "e2e.bytes", i, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	got, err := futures.GatherAs[[]byte](ctx, c, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range got {
+		if len(b) != sizes[i] {
+			t.Fatalf("value %d: %d bytes, want %d", i, len(b), sizes[i])
+		}
+		for j := 0; j < len(b); j += 4093 {
+			if b[j] != byte((i+j)%251) {
+				t.Fatalf("value %d: byte %d is %d, want %d", i, j, b[j], (i+j)%251)
+			}
+		}
+	}
+}

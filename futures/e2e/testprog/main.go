@@ -31,6 +31,14 @@ func init() {
 	})
 	futures.Register("e2e.fail", func(x int) (int, error) { return 0, errors.New(FailMessage) })
 	futures.Register("e2e.boom", func(x int) int { panic(PanicMessage) })
+	// e2e.bytes returns n bytes, byte i being (seed + i) mod 251.
+	futures.Register("e2e.bytes", func(seed, n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte((seed + i) % 251)
+		}
+		return b
+	})
 	// e2e.crash takes its worker process down, as a task that runs out of
 	// memory or segfaults would: after ms milliseconds the process exits
 	// with code 3, without reporting anything.
