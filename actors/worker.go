@@ -201,17 +201,28 @@ func (n *Node) runTask(ctx context.Context, a Assignment) finishedTask {
 		return fail(FailUnknown, fmt.Sprintf("%s: node %s: %v", spec.Key, n.self, err), "")
 	}
 	args := make([][]byte, len(spec.Args))
+	missing := make([]bool, len(spec.Args))
+	var wg sync.WaitGroup
 	for i, arg := range spec.Args {
 		if arg.Ref == "" {
 			args[i] = arg.Lit
 			continue
 		}
-		v, err := n.input(ctx, arg.Ref, a.Deps[arg.Ref])
-		if err != nil {
-			res.Missing = append(res.Missing, arg.Ref)
+		if v, err := n.store.Get(arg.Ref); err == nil {
+			args[i] = v
 			continue
 		}
-		args[i] = v
+		// Inputs held elsewhere are fetched at once, not one after another.
+		wg.Go(func() {
+			v, err := n.input(ctx, arg.Ref, a.Deps[arg.Ref])
+			args[i], missing[i] = v, err != nil
+		})
+	}
+	wg.Wait()
+	for i, m := range missing {
+		if m {
+			res.Missing = append(res.Missing, spec.Args[i].Ref)
+		}
 	}
 	if len(res.Missing) > 0 {
 		return finishedTask{result: res}
