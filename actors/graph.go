@@ -425,12 +425,16 @@ func (g *graph) assign(t *stask, w *sworker) {
 	g.pending.compute[w.id] = append(g.pending.compute[w.id], a)
 }
 
-// pickWorker prefers the allowed worker holding the most input bytes, then
-// the least occupied one.
+// pickWorker chooses the allowed worker where the task would start and
+// get its inputs soonest (Dask's decide_worker): the time to fetch the
+// input bytes it does not hold (at transferBytesPerMicro) plus the time its
+// queue takes (running tasks per thread times its average task time);
+// ties go to the less occupied. A task whose inputs are large stays with
+// them unless their holder is busy for longer than moving them takes, so
+// the halves of a shuffle's inputs do not all pile up on one node.
 func (g *graph) pickWorker(t *stask) *sworker {
 	var best *sworker
-	var bestBytes int64 = -1
-	bestLoad := 0.0
+	bestCost, bestLoad := 0.0, 0.0
 	for _, id := range g.order {
 		w := g.workers[id]
 		if len(t.spec.Workers) > 0 && !slices.Contains(t.spec.Workers, w.id) && !slices.Contains(t.spec.Workers, w.name) {
@@ -442,15 +446,20 @@ func (g *graph) pickWorker(t *stask) *sworker {
 		if len(t.spec.Resources) > 0 && !w.fits(t.spec.Resources) {
 			continue // another worker that has them free may exist
 		}
-		var bytes int64
+		var missing int64
 		for _, d := range t.deps {
-			if slices.Contains(d.holders, w.id) {
-				bytes += max(d.size, 1)
+			if !slices.Contains(d.holders, w.id) {
+				missing += max(d.size, 1)
 			}
 		}
 		load := float64(len(w.running)) / float64(w.nthreads)
-		if bytes > bestBytes || (bytes == bestBytes && load < bestLoad) {
-			best, bestBytes, bestLoad = w, bytes, load
+		avg := w.avgMicros
+		if avg <= 0 {
+			avg = unknownMicros
+		}
+		cost := float64(missing)/transferBytesPerMicro + load*avg
+		if best == nil || cost < bestCost || (cost == bestCost && load < bestLoad) {
+			best, bestCost, bestLoad = w, cost, load
 		}
 	}
 	return best

@@ -451,3 +451,46 @@ func TestGraphSpecReplicasOverrideTheDefault(t *testing.T) {
 		t.Fatalf("extra copies per task %v, want %v", got, want)
 	}
 }
+
+// A task goes where it would start soonest: the time to fetch the input
+// bytes a worker lacks (at 100 MB/s) plus its queue (running tasks times
+// its average task time).
+func TestGraphPlacementWeighsTransferAgainstQueue(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		aSize       int64 // input a, held by w1
+		bSize       int64 // input b, held by w2 (0: no b)
+		w1Busy      int   // tasks already running on w1 (1 s each)
+		want        string
+		description string
+	}{
+		{"big input stays", 1 << 30, 0, 3, "w1", "10 s to move 1 GB beats a 3 s queue"},
+		{"small input moves", 1 << 20, 0, 3, "w2", "10 ms to move 1 MB beats a 3 s queue"},
+		{"idle holder keeps it", 1 << 20, 0, 0, "w1", "nothing to wait for"},
+		{"even halves, busy w1", 80 << 20, 80 << 20, 2, "w2", "either moves 80 MB; w2 has no queue"},
+		{"bigger half wins", 80 << 20, 20 << 20, 0, "w1", "moving 20 MB beats moving 80 MB"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGraph(1, noValidate)
+			g.setWorkers(workers("w1", "w2"))
+			data := []DataItem{{Key: "a", Holders: []string{"w1"}, Size: tc.aSize}}
+			deps := []string{"a"}
+			if tc.bSize > 0 {
+				data = append(data, DataItem{Key: "b", Holders: []string{"w2"}, Size: tc.bSize})
+				deps = append(deps, "b")
+			}
+			g.submit("c", nil, deps, data)
+			w1 := g.workers["w1"]
+			w1.avgMicros = 1_000_000
+			g.workers["w2"].avgMicros = 1_000_000
+			for i := range tc.w1Busy {
+				w1.running[fmt.Sprint("busy", i)] = &stask{}
+			}
+			g.submit("c", []consensus.TaskSpec{task("x", deps...)}, []string{"x"}, nil)
+			got := assigned(g.take())
+			if len(got[tc.want]) != 1 || got[tc.want][0] != "x" {
+				t.Fatalf("placed %v, want x on %s (%s)", got, tc.want, tc.description)
+			}
+		})
+	}
+}

@@ -9,12 +9,12 @@ import (
 	"github.com/meshcompute/mesh/consensus"
 )
 
-// pile puts n tasks that depend on one value held only by w1 onto w1, as
-// placement by input bytes does.
+// pile puts n tasks that depend on one value held only by w1 onto w1, the
+// only worker when they are placed; then w2 and w3 join, idle.
 func pile(t *testing.T, n int, micros int64) *graph {
 	t.Helper()
 	g := newGraph(1, noValidate)
-	g.setWorkers(workers("w1", "w2", "w3"))
+	g.setWorkers(workers("w1"))
 	g.submit("c", nil, []string{"data"}, []DataItem{{Key: "data", Holders: []string{"w1"}, Size: 8}})
 	var specs []consensus.TaskSpec
 	var want []string
@@ -23,8 +23,12 @@ func pile(t *testing.T, n int, micros int64) *graph {
 		want = append(want, specs[i].Key)
 	}
 	g.submit("c", specs, want, nil)
-	if got := assigned(g.take()); len(got["w1"]) != n || len(got["w2"])+len(got["w3"]) != 0 {
-		t.Fatalf("placement: %v, want all %d on w1 (it holds the input)", got, n)
+	if got := assigned(g.take()); len(got["w1"]) != n {
+		t.Fatalf("placement: %v, want all %d on w1 (the only worker)", got, n)
+	}
+	g.setWorkers(workers("w1", "w2", "w3"))
+	if got := assigned(g.take()); len(got) != 0 {
+		t.Fatalf("new workers were given %v before any steal", got)
 	}
 	if micros > 0 {
 		g.workers["w1"].avgMicros = float64(micros)
