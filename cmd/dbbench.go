@@ -74,6 +74,7 @@ func (f dbbenchFlags) connect(ctx context.Context, out io.Writer, log *slog.Logg
 	if threads <= 0 {
 		threads = max(1, runtime.NumCPU()/max(f.nodes, 1))
 	}
+	nodeGC()
 	lc, err := futures.NewLocalCluster(ctx, f.nodes, futures.WithThreads(threads), futures.WithReplicas(f.replicas), futures.WithLogger(log))
 	if err != nil {
 		return nil, nil, err

@@ -63,6 +63,7 @@ futures.Connect can reach it. Otherwise it shuts down after printing.`,
 			out := c.OutOrStdout()
 
 			start := time.Now()
+			nodeGC()
 			lc, err := futures.NewLocalCluster(ctx, nodes, futures.WithLogger(log), futures.WithThreads(threads))
 			if err != nil {
 				return err
