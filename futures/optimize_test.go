@@ -1,0 +1,267 @@
+package futures
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// must adds a task or fails the test.
+func must(t *testing.T, g *Graph, fn string, args ...any) Ref {
+	t.Helper()
+	r, err := g.Add(fn, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// chain adds n incs after start (a literal or Ref) and returns the last.
+func chain(t *testing.T, g *Graph, start any, n int) Ref {
+	t.Helper()
+	r := must(t, g, "test.inc", start)
+	for range n - 1 {
+		r = must(t, g, "test.inc", r)
+	}
+	return r
+}
+
+func keysOf(g *Graph) []string {
+	var out []string
+	for _, ti := range g.Tasks() {
+		out = append(out, ti.Key)
+	}
+	return out
+}
+
+func TestCull(t *testing.T) {
+	g := NewGraph()
+	a := chain(t, g, 1, 3)
+	b := chain(t, g, 100, 2) // not needed by out
+	out := must(t, g, "test.add", a, 5)
+	other := must(t, g, "test.add", b, 7)
+	tests := []struct {
+		name    string
+		outputs []Ref
+		want    int
+	}{
+		{"one branch", []Ref{out}, 4},
+		{"other branch", []Ref{other}, 3},
+		{"both", []Ref{out, other}, 7},
+		{"an inner task", []Ref{a}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cg, err := g.Cull(tt.outputs...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cg.Len() != tt.want {
+				t.Fatalf("culled to %d tasks %v, want %d", cg.Len(), keysOf(cg), tt.want)
+			}
+			for _, r := range tt.outputs {
+				if !slices.Contains(keysOf(cg), r.Key()) {
+					t.Fatalf("output %s culled", r.Key())
+				}
+			}
+		})
+	}
+	if _, err := g.Cull(); err == nil {
+		t.Fatal("Cull() with no outputs: no error")
+	}
+	if _, err := g.Cull(must(t, NewGraph(), "test.inc", 99)); err == nil || !strings.Contains(err.Error(), "not a task of this graph") {
+		t.Fatalf("Cull of a foreign ref: %v", err)
+	}
+}
+
+func TestFuse(t *testing.T) {
+	tests := []struct {
+		name  string
+		build func(g *Graph) []Ref // outputs
+		want  int                  // tasks after fusion
+		chain []int                // chain lengths of the fused tasks, in order
+	}{
+		{"linear chain of 5", func(g *Graph) []Ref { return []Ref{chain(t, g, 1, 5)} }, 1, []int{5}},
+		{"diamond: shared input is not fused", func(g *Graph) []Ref {
+			x := must(t, g, "test.inc", 1)
+			a := must(t, g, "test.inc", x)
+			b := must(t, g, "test.inc", must(t, g, "test.add", x, 10))
+			return []Ref{must(t, g, "test.add", a, b)}
+		}, 4, []int{2}}, // x, a, (add inc), add: x has two dependants, the last add two inputs
+		{"output inside a chain stays", func(g *Graph) []Ref {
+			a := chain(t, g, 1, 3)
+			b := chain(t, g, a, 3)
+			return []Ref{a, b}
+		}, 2, []int{3, 3}},
+		{"two chains into an add", func(g *Graph) []Ref {
+			a := chain(t, g, 1, 4)
+			b := chain(t, g, 2, 4)
+			s := must(t, g, "test.add", a, b)
+			return []Ref{chain(t, g, s, 2)}
+		}, 3, []int{4, 4, 3}}, // add reads two keys: it starts a chain but ends none
+		{"unknown function is left to the scheduler", func(g *Graph) []Ref {
+			a := must(t, g, "test.inc", 1)
+			return []Ref{must(t, g, "no.such", a)}
+		}, 2, nil},
+		{"same input twice", func(g *Graph) []Ref {
+			a := must(t, g, "test.inc", 1)
+			return []Ref{must(t, g, "test.add", a, a)}
+		}, 1, []int{2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewGraph()
+			outs := tt.build(g)
+			fg, err := g.Fuse(outs...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fg.Len() != tt.want {
+				t.Fatalf("%d tasks after fusion, want %d: %+v", fg.Len(), tt.want, fg.Tasks())
+			}
+			var chains []int
+			for _, ti := range fg.Tasks() {
+				if ti.Func == FusedFunc {
+					chains = append(chains, len(ti.Chain))
+				}
+			}
+			if !slices.Equal(chains, tt.chain) {
+				t.Fatalf("fused chains %v, want %v", chains, tt.chain)
+			}
+			for _, r := range outs {
+				if !slices.Contains(keysOf(fg), r.Key()) {
+					t.Fatalf("output %s lost its key", r.Key())
+				}
+			}
+		})
+	}
+}
+
+func TestOrderKnownGraph(t *testing.T) {
+	g := NewGraph()
+	i3 := must(t, g, "test.inc", 3)
+	i4 := must(t, g, "test.inc", 4)
+	wide := must(t, g, "test.add", i3, i4) // needs 2 values at once
+	i5 := must(t, g, "test.inc", 5)        // needs 1
+	out := must(t, g, "test.add", i5, wide)
+	unused := must(t, g, "test.inc", 6)
+	og, err := g.Order(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The wider branch first, though it is the second argument; each
+	// branch finishes before the next starts; unneeded tasks last.
+	want := []struct {
+		key  string
+		prio int
+	}{{i3.Key(), 6}, {i4.Key(), 5}, {wide.Key(), 4}, {i5.Key(), 3}, {out.Key(), 2}, {unused.Key(), 1}}
+	got := og.Tasks()
+	if len(got) != len(want) {
+		t.Fatalf("%d tasks, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if got[i].Key != w.key || got[i].Priority != w.prio {
+			t.Fatalf("position %d: %s priority %d, want %s priority %d", i, got[i].Key, got[i].Priority, w.key, w.prio)
+		}
+	}
+
+	// A tree of 4 leaves: the left pair's sum comes before the right
+	// pair's leaves start.
+	g = NewGraph()
+	var leaves []Ref
+	for i := range 4 {
+		leaves = append(leaves, must(t, g, "test.inc", 10+i))
+	}
+	l := must(t, g, "test.add", leaves[0], leaves[1])
+	r := must(t, g, "test.add", leaves[2], leaves[3])
+	top := must(t, g, "test.add", l, r)
+	og, err = g.Order(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantKeys := []string{leaves[0].Key(), leaves[1].Key(), l.Key(), leaves[2].Key(), leaves[3].Key(), r.Key(), top.Key()}
+	if got := keysOf(og); !slices.Equal(got, wantKeys) {
+		t.Fatalf("order %v, want %v", got, wantKeys)
+	}
+}
+
+// The optimized graph gives the same answers as the graph as built, with
+// fewer tasks, on a real mesh; an error inside a fused chain names the call.
+func TestOptimizeOnMesh(t *testing.T) {
+	_, c := newCluster(t, 2)
+	ctx := ctxT(t)
+	g := NewGraph()
+	var sums []Ref
+	for i := range 8 {
+		a := chain(t, g, i*100, 5)
+		b := chain(t, g, must(t, g, "test.add", i, 1000), 3)
+		sums = append(sums, chain(t, g, must(t, g, "test.add", a, b), 2))
+	}
+	for len(sums) > 1 {
+		var next []Ref
+		for i := 0; i < len(sums); i += 2 {
+			next = append(next, must(t, g, "test.add", sums[i], sums[i+1]))
+		}
+		sums = next
+	}
+	top := sums[0]
+	side := must(t, g, "test.inc", top) // a second output reading the first
+	chain(t, g, 5000, 4)                // unreachable: culled
+	og, err := g.Optimize(top, side)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if og.Len() >= g.Len()/2 {
+		t.Fatalf("optimized graph has %d tasks of %d", og.Len(), g.Len())
+	}
+	want, err := c.Compute(ctx, g, top, side)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantVals, err := GatherAs[int](ctx, c, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Expected, computed plainly: each branch is (i*100+5) + (i+1000+3) + 2.
+	plain := 0
+	for i := range 8 {
+		plain += i*100 + 5 + i + 1000 + 3 + 2
+	}
+	if wantVals[0] != plain || wantVals[1] != plain+1 {
+		t.Fatalf("unoptimized graph: %v, want [%d %d]", wantVals, plain, plain+1)
+	}
+	if err := c.Release(ctx, want...); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Compute(ctx, og, top, side)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotVals, err := GatherAs[int](ctx, c, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(gotVals, wantVals) {
+		t.Fatalf("optimized graph: %v, want %v", gotVals, wantVals)
+	}
+
+	g = NewGraph()
+	bad := must(t, g, "test.fail", must(t, g, "test.inc", 1))
+	out := must(t, g, "test.inc", bad)
+	og, err = g.Optimize(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if og.Len() != 1 {
+		t.Fatalf("chain of 3 optimized to %d tasks", og.Len())
+	}
+	fs, err := c.Compute(ctx, og, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = fs[0].Err(ctx)
+	t.Logf("error of the fused chain: %v", err)
+	if err == nil || !strings.Contains(err.Error(), bad.Key()) || !strings.Contains(err.Error(), "no good: 2") {
+		t.Fatalf("error of a fused chain: %v; want it to name %s and its error", err, bad.Key())
+	}
+}
