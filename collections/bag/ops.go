@@ -3,15 +3,12 @@ package bag
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"math"
 	"slices"
 	"sort"
-	"strconv"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -85,10 +82,7 @@ func runStep(ctx context.Context, s Step, part futures.RawBytes) (futures.Encode
 		}
 		return out, nil
 	}
-	var enc *jsonEncoder
-	if s.Op == "json" {
-		enc = newJSONEncoder()
-	}
+	var jp jsonParser
 	err := elements(part, func(i int, e []byte) error {
 		switch s.Op {
 		case "map":
@@ -118,10 +112,18 @@ func runStep(ctx context.Context, s Step, part futures.RawBytes) (futures.Encode
 				return fmt.Errorf("bag flatmap %s: element %d: the function returned %s, not a slice: %w", s.Func, i, describe(out), err)
 			}
 		case "json":
-			out, err := enc.transcode(e)
-			if err == nil {
-				w.add(out)
-				return nil
+			text, ok := strPayload(e)
+			var err error
+			if !ok {
+				err = fmt.Errorf("the element is %s, not a string", describe(e))
+			} else {
+				// Straight into the partition; cut back on an error.
+				mark := len(w.buf)
+				if w.buf, err = jp.appendJSON(w.buf, text); err == nil {
+					w.n++
+					return nil
+				}
+				w.buf = w.buf[:mark]
 			}
 			if s.Skip {
 				return nil
@@ -174,66 +176,6 @@ func describe(b []byte) string {
 		s = s[:77] + "..."
 	}
 	return s
-}
-
-// jsonEncoder turns JSON text into msgpack: integral numbers as compact
-// ints, others float64, map keys sorted (so equal objects encode equally).
-type jsonEncoder struct {
-	buf bytes.Buffer
-	enc *msgpack.Encoder
-}
-
-func newJSONEncoder() *jsonEncoder {
-	j := &jsonEncoder{}
-	j.enc = msgpack.NewEncoder(&j.buf)
-	j.enc.SetSortMapKeys(true)
-	j.enc.UseCompactInts(true)
-	return j
-}
-
-func (j *jsonEncoder) transcode(e []byte) ([]byte, error) {
-	text, ok := strPayload(e)
-	if !ok {
-		return nil, fmt.Errorf("the element is %s, not a string", describe(e))
-	}
-	dec := json.NewDecoder(bytes.NewReader(text))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("empty line")
-		}
-		return nil, err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("data after the JSON value at byte %d", dec.InputOffset())
-	}
-	j.buf.Reset()
-	if err := j.enc.Encode(numbers(v)); err != nil {
-		return nil, err
-	}
-	return slices.Clone(j.buf.Bytes()), nil
-}
-
-// numbers replaces json.Numbers by int64 or float64.
-func numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return i
-		}
-		f, _ := strconv.ParseFloat(string(x), 64)
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = numbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = numbers(e)
-		}
-	}
-	return v
 }
 
 // pluck returns the encoding of the value under s's key (map) or index
