@@ -211,6 +211,7 @@ func TestOptimizeOnMesh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("%d tasks built, %d optimized", g.Len(), og.Len())
 	if og.Len() >= g.Len()/2 {
 		t.Fatalf("optimized graph has %d tasks of %d", og.Len(), g.Len())
 	}
