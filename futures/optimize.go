@@ -55,10 +55,28 @@ func (g *Graph) Tasks() []TaskInfo {
 
 func uniqueDeps(s *consensus.TaskSpec) []string {
 	var out []string
+	var seen map[string]bool // for wide tasks; a scan is cheaper for few inputs
 	for _, a := range s.Args {
-		if a.Ref != "" && !slices.Contains(out, a.Ref) {
-			out = append(out, a.Ref)
+		if a.Ref == "" {
+			continue
 		}
+		if len(out) < 16 {
+			if slices.Contains(out, a.Ref) {
+				continue
+			}
+		} else {
+			if seen == nil {
+				seen = make(map[string]bool, len(s.Args))
+				for _, k := range out {
+					seen[k] = true
+				}
+			}
+			if seen[a.Ref] {
+				continue
+			}
+			seen[a.Ref] = true
+		}
+		out = append(out, a.Ref)
 	}
 	return out
 }

@@ -266,3 +266,24 @@ func TestOptimizeOnMesh(t *testing.T) {
 		t.Fatalf("error of a fused chain: %v; want it to name %s and its error", err, bad.Key())
 	}
 }
+
+// A task reading many inputs, some twice: each is one dependency.
+func TestWideTask(t *testing.T) {
+	g := NewGraph()
+	var args []any
+	var refs []Ref
+	for i := range 100 {
+		r := must(t, g, "test.inc", i)
+		refs = append(refs, r)
+		args = append(args, r, r)
+	}
+	wide := must(t, g, "test.len", args...)
+	deps := g.Tasks()[g.Len()-1].Deps
+	if len(deps) != 100 || deps[0] != refs[0].Key() || deps[99] != refs[99].Key() {
+		t.Fatalf("%d deps of the wide task, want the 100 inputs in order", len(deps))
+	}
+	og, err := g.Optimize(wide)
+	if err != nil || og.Len() != 101 {
+		t.Fatalf("optimized to %d tasks, %v; want 101 (nothing to fuse)", og.Len(), err)
+	}
+}
