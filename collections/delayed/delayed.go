@@ -46,10 +46,11 @@ type Value struct {
 var ErrInvalid = errors.New("invalid delayed call")
 
 // Call returns the lazy call fn(args...). An argument may be a *Value, a
-// *futures.Future, a futures.TaskOption (Retries, Pure(false), ...,
-// applied to this call) or any msgpack-encodable value. Delayed values
-// must be direct arguments: a *Value inside a slice, map or struct is not
-// looked into (pass them as separate arguments), and is an error.
+// *futures.Future, a []*Value (the function gets a slice of their results,
+// gathered by a "delayed.list" task), a futures.TaskOption (Retries,
+// Pure(false), ..., applied to this call) or any msgpack-encodable value.
+// Delayed values are looked for only there: a *Value inside a map, a
+// struct or a []any is an error.
 func Call(fn string, args ...any) *Value {
 	v := &Value{fn: fn, args: args}
 	if fn == "" {
@@ -65,7 +66,17 @@ func Call(fn string, args ...any) *Value {
 		case Value:
 			v.err = fmt.Errorf("%w: %s: argument %d is a delayed.Value: pass the *Value that Call returned", ErrInvalid, fn, i)
 		case []*Value:
-			v.err = fmt.Errorf("%w: %s: argument %d is a []*Value: pass delayed values as separate arguments (args...)", ErrInvalid, fn, i)
+			for j, e := range x {
+				if e == nil {
+					v.err = fmt.Errorf("%w: %s: argument %d: element %d is a nil *Value", ErrInvalid, fn, i, j)
+				}
+			}
+		case []any:
+			for j, e := range x {
+				if _, ok := e.(*Value); ok {
+					v.err = fmt.Errorf("%w: %s: argument %d: element %d of a []any is a *Value: pass a []*Value (all delayed) or the values as separate arguments", ErrInvalid, fn, i, j)
+				}
+			}
 		case *futures.Future:
 			if x == nil {
 				v.err = fmt.Errorf("%w: %s: argument %d is a nil *futures.Future", ErrInvalid, fn, i)
@@ -100,6 +111,15 @@ func (v *Value) String() string {
 		switch x := a.(type) {
 		case *Value:
 			s += x.String()
+		case []*Value:
+			s += "["
+			for j, e := range x {
+				if j > 0 {
+					s += ", "
+				}
+				s += e.String()
+			}
+			s += "]"
 		case *futures.Future:
 			s += "future(" + x.Key() + ")"
 		default:
@@ -141,11 +161,36 @@ func Build(values ...*Value) (*futures.Graph, []futures.Ref, error) {
 	return b.g, refs, nil
 }
 
-// identityFunc returns its argument: it makes a future an output of a graph.
-const identityFunc = "delayed.identity"
+// identityFunc returns its argument: it makes a future an output of a
+// graph. listFunc returns its arguments as one msgpack array: a []*Value
+// argument.
+const (
+	identityFunc = "delayed.identity"
+	listFunc     = "delayed.list"
+)
 
 func init() {
 	futures.Register(identityFunc, func(v msgpack.RawMessage) futures.Encoded { return futures.Encoded(v) })
+	futures.Register(listFunc, func(vs ...msgpack.RawMessage) futures.Encoded {
+		n := len(vs)
+		size := 5
+		for _, v := range vs {
+			size += len(v)
+		}
+		out := make([]byte, 0, size)
+		switch {
+		case n < 16:
+			out = append(out, 0x90|byte(n))
+		case n <= 0xffff:
+			out = append(out, 0xdc, byte(n>>8), byte(n))
+		default:
+			out = append(out, 0xdd, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+		}
+		for _, v := range vs {
+			out = append(out, v...)
+		}
+		return futures.Encoded(out)
+	})
 }
 
 type builder struct {
@@ -162,20 +207,26 @@ func (b *builder) add(v *Value) (futures.Ref, error) {
 	}
 	args := make([]any, len(v.args))
 	for i, a := range v.args {
-		x, ok := a.(*Value)
-		if !ok {
+		var err error
+		switch x := a.(type) {
+		case *Value:
+			args[i], err = b.arg(x)
+		case []*Value:
+			list := make([]any, len(x))
+			for j, e := range x {
+				if list[j], err = b.arg(e); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				args[i], err = b.g.Add(listFunc, list...)
+			}
+		default:
 			args[i] = a
-			continue
 		}
-		if x.fut != nil {
-			args[i] = x.fut
-			continue
-		}
-		r, err := b.add(x)
 		if err != nil {
 			return futures.Ref{}, err
 		}
-		args[i] = r
 	}
 	r, err := b.g.Add(v.fn, args...)
 	if err != nil {
@@ -183,6 +234,15 @@ func (b *builder) add(v *Value) (futures.Ref, error) {
 	}
 	b.refs[v] = r
 	return r, nil
+}
+
+// arg is what a delayed value is as a task argument: its future, or the
+// ref of its call.
+func (b *builder) arg(x *Value) (any, error) {
+	if x.fut != nil {
+		return x.fut, nil
+	}
+	return b.add(x)
 }
 
 // submit builds, optimizes and submits the graph of values.

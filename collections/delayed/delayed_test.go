@@ -44,6 +44,13 @@ func init() {
 	})
 	futures.Register("dtest.add", func(a, b int) int { return a + b })
 	futures.Register("dtest.inc", func(a int) int { return a + 1 })
+	futures.Register("dtest.total", func(xs []int) int {
+		s := 0
+		for _, x := range xs {
+			s += x
+		}
+		return s
+	})
 }
 
 func TestMain(m *testing.M) {
@@ -114,6 +121,18 @@ func TestComputeSharedOnMesh(t *testing.T) {
 		t.Fatalf("the future itself = %d, %v", b, err)
 	}
 
+	// A []*Value argument: the function gets a slice of their results; a
+	// future among them, and 20 of them (a long array header).
+	var parts []*Value
+	for i := range 20 {
+		parts = append(parts, Call("dtest.inc", i))
+	}
+	parts = append(parts, FromFuture(f))
+	sum, err := ComputeAs[int](ctx, c, Call("dtest.total", parts))
+	if want := 20*21/2 + 42; err != nil || sum[0] != want {
+		t.Fatalf("total of a []*Value = %v, %v; want %d", sum, err, want)
+	}
+
 	// Persist: later graphs start from the held result.
 	p, err := Persist(ctx, c, Call("dtest.load", 500))
 	if err != nil {
@@ -151,7 +170,8 @@ func TestErrors(t *testing.T) {
 		{"unknown function", Call("dtest.nosuch", 1), `unknown function "dtest.nosuch"`, nil},
 		{"unknown function deep inside", Call("dtest.sum", Call("dtest.squar", Call("dtest.load", 3))), `did you mean "dtest.square"`, nil},
 		{"wrong arity", Call("dtest.add", 1), "wrong number of arguments", nil},
-		{"slice of values", Call("dtest.sum", []*Value{Call("dtest.inc", 1)}), "separate arguments", ErrInvalid},
+		{"values in a []any", Call("dtest.total", []any{Call("dtest.inc", 1)}), "pass a []*Value", ErrInvalid},
+		{"nil in a []*Value", Call("dtest.total", []*Value{nil}), "element 0 is a nil *Value", ErrInvalid},
 		{"empty name", Call(""), "empty function name", ErrInvalid},
 		{"nil value argument", Call("dtest.inc", (*Value)(nil)), "nil *Value", ErrInvalid},
 	}
