@@ -3,7 +3,9 @@ package futures
 import (
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // must adds a task or fails the test.
@@ -285,5 +287,77 @@ func TestWideTask(t *testing.T) {
 	og, err := g.Optimize(wide)
 	if err != nil || og.Len() != 101 {
 		t.Fatalf("optimized to %d tasks, %v; want 101 (nothing to fuse)", og.Len(), err)
+	}
+}
+
+// ran records the tags of test.rec calls in the order they ran.
+var ran struct {
+	sync.Mutex
+	tags []string
+}
+
+func init() {
+	Register("test.rec", func(tag string, ms int) string {
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		ran.Lock()
+		ran.tags = append(ran.tags, tag)
+		ran.Unlock()
+		return tag
+	})
+	Register("test.cat", func(a, b string) string { return a + b })
+}
+
+// On a one-thread mesh, the roots of two branches added breadth-first run
+// in that order as built, and branch by branch once ordered.
+func TestOrderOnMesh(t *testing.T) {
+	_, c := newCluster(t, 1, WithThreads(1))
+	ctx := ctxT(t)
+	build := func(prefix string) (*Graph, Ref) {
+		g := NewGraph()
+		var roots []Ref
+		for _, tag := range []string{"a1", "b1", "a2", "b2"} {
+			roots = append(roots, must(t, g, "test.rec", prefix+tag, 30))
+		}
+		sa := must(t, g, "test.cat", roots[0], roots[2])
+		sb := must(t, g, "test.cat", roots[1], roots[3])
+		return g, must(t, g, "test.cat", sa, sb)
+	}
+	for _, tc := range []struct {
+		prefix  string
+		ordered bool
+		want    string
+	}{
+		{"u-", false, "u-a1 u-b1 u-a2 u-b2"},
+		{"o-", true, "o-a1 o-a2 o-b1 o-b2"},
+	} {
+		g, top := build(tc.prefix)
+		if tc.ordered {
+			var err error
+			if g, err = g.Order(top); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ran.Lock()
+		ran.tags = nil
+		ran.Unlock()
+		fs, err := c.Compute(ctx, g, top)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s string
+		if err := fs[0].Result(ctx, &s); err != nil {
+			t.Fatal(err)
+		}
+		p := tc.prefix
+		if want := p + "a1" + p + "a2" + p + "b1" + p + "b2"; s != want {
+			t.Fatalf("result %q, want %q", s, want)
+		}
+		ran.Lock()
+		got := strings.Join(ran.tags, " ")
+		ran.Unlock()
+		if got != tc.want {
+			t.Fatalf("ordered=%v: roots ran %s, want %s", tc.ordered, got, tc.want)
+		}
+		c.Release(ctx, fs...)
 	}
 }
