@@ -255,8 +255,10 @@ func (b *Bag) Count() *Item { return &Item{n: b.reduce(Agg{Op: "count"})} }
 // FoldInit gives one.
 func (b *Bag) Fold(binop, combine string) *Item { return b.fold(binop, combine, nil, false) }
 
-// FoldInit is Fold starting each partition's fold, and the combination,
-// from initial.
+// FoldInit is Fold starting each partition's fold, and each combination
+// (every level of the tree of fan-in 8), from initial, as Dask's fold does:
+// give an identity of binop and combine (0 for a sum, say), or expect it
+// counted once per partition and per combine.
 func (b *Bag) FoldInit(binop, combine string, initial any) *Item {
 	enc, err := msgpack.Marshal(initial)
 	if err != nil {

@@ -158,7 +158,7 @@ func lineStart(f io.ReaderAt, off, size int64) (int64, error) {
 	if off == 0 {
 		return 0, nil
 	}
-	var chunk [64 << 10]byte
+	chunk := make([]byte, 64<<10)
 	for pos := off; pos < size; {
 		n, err := f.ReadAt(chunk[:min(int64(len(chunk)), size-pos)], pos)
 		if i := bytes.IndexByte(chunk[:n], '\n'); i >= 0 {
@@ -211,7 +211,7 @@ func lineOf(p TextPart, i int) (int64, error) {
 		return 0, err
 	}
 	var lines int64
-	var chunk [256 << 10]byte
+	chunk := make([]byte, 256<<10)
 	for pos := int64(0); pos < begin; {
 		n, err := f.ReadAt(chunk[:min(int64(len(chunk)), begin-pos)], pos)
 		lines += int64(bytes.Count(chunk[:n], []byte{'\n'}))
