@@ -23,12 +23,13 @@ type Bag struct {
 // Item is a lazy single value (Count, Fold, Reduction).
 type Item struct{ n *node }
 
-// node is one step of a plan. Exactly one of text, lits, step, agg, group
-// is set (or err).
+// node is one step of a plan. Exactly one of text, lits, held, step, agg,
+// group is set (or err).
 type node struct {
 	err   error
-	text  []TextPart // source: lines of text files
-	lits  [][]byte   // source: FromSlice partitions (partition values)
+	text  []TextPart        // source: lines of text files
+	lits  [][]byte          // source: FromSlice partitions (partition values)
+	held  []*futures.Future // source: persisted partitions
 	input *node
 	step  *Step
 	agg   *Agg
@@ -421,6 +422,34 @@ func TakeAs[T any](ctx context.Context, c *futures.Client, b *Bag, n int) ([]T, 
 			return out, nil
 		}
 	}
+}
+
+// Persist computes the bag's partitions and keeps them in the mesh: the
+// returned Bag reads them instead of computing them again (each of its
+// graphs starts from the held partitions). It does not wait for them.
+// Release drops them.
+//
+//	words, err := lines.FlatMap("words").Persist(ctx, c)
+//	defer words.Release(ctx, c)
+func (b *Bag) Persist(ctx context.Context, c *futures.Client) (*Bag, error) {
+	g, refs, err := b.Graph()
+	if err != nil {
+		return nil, err
+	}
+	fs, err := submit(ctx, c, g, refs)
+	if err != nil {
+		return nil, err
+	}
+	return &Bag{n: &node{held: fs}, nparts: len(fs)}, nil
+}
+
+// Release drops the partitions a persisted bag holds (nothing for other
+// bags).
+func (b *Bag) Release(ctx context.Context, c *futures.Client) error {
+	if b.n.held == nil {
+		return nil
+	}
+	return c.Release(ctx, b.n.held...)
 }
 
 // Compute runs the item and decodes its value into out (a pointer).

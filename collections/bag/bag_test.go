@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 )
 
 func init() {
-	futures.Register("btest.words", strings.Fields)
+	futures.Register("btest.words", func(s string) []string { wordCalls.Add(1); return strings.Fields(s) })
 	futures.Register("btest.double", func(x int64) int64 { return 2 * x })
 	futures.Register("btest.even", func(x int64) bool { return x%2 == 0 })
 	futures.Register("btest.upto", func(x int64) []int64 {
@@ -46,6 +47,9 @@ func init() {
 	futures.Register("btest.upper", strings.ToUpper)
 	futures.Register("btest.trim", strings.TrimSpace)
 }
+
+// wordCalls counts btest.words calls: a persisted bag does not call it again.
+var wordCalls atomic.Int64
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
@@ -141,6 +145,30 @@ func TestWordCount(t *testing.T) {
 	var n int64
 	if err := words.Count().Compute(ctx, c, &n); err != nil || n != int64(nwords) {
 		t.Fatalf("Count = %d, %v; want %d", n, err, nwords)
+	}
+	// Persisted: the same answers from the held partitions.
+	held, err := words.Persist(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range held.n.held {
+		if err := f.Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := wordCalls.Load()
+	if err := held.Count().Compute(ctx, c, &n); err != nil || n != int64(nwords) {
+		t.Fatalf("Count of the persisted words = %d, %v; want %d", n, err, nwords)
+	}
+	hf, err := ComputeAs[Pair[string]](ctx, c, held.Frequencies())
+	if err != nil || fmt.Sprint(hf) != fmt.Sprint(freqs) {
+		t.Fatalf("frequencies of the persisted words differ: %v", err)
+	}
+	if calls != wordCalls.Load() {
+		t.Fatalf("the persisted bag called its FlatMap function again %d times", wordCalls.Load()-calls)
+	}
+	if err := held.Release(ctx, c); err != nil {
+		t.Fatal(err)
 	}
 	all, err := ComputeAs[string](ctx, c, b)
 	if err != nil || !slices.Equal(all, lines) {

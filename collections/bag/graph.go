@@ -55,6 +55,15 @@ func (b *builder) parts(n *node) ([]futures.Ref, error) {
 				return nil, err
 			}
 		}
+	case n.held != nil:
+		// An identity task per held partition gives it a ref (and is
+		// fused into the first step that reads it).
+		refs = make([]futures.Ref, len(n.held))
+		for i, f := range n.held {
+			if refs[i], err = b.add(litFunc, f); err != nil {
+				return nil, err
+			}
+		}
 	case n.step != nil:
 		refs, err = b.step(n)
 	case n.agg != nil:

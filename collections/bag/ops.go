@@ -33,6 +33,7 @@ const (
 
 func init() {
 	futures.Register(textFunc, runText)
+	// A FromSlice partition (a literal), or a persisted one: as it is.
 	futures.Register(litFunc, func(p msgpack.RawMessage) futures.Encoded { return futures.Encoded(p) })
 	futures.Register(stepFunc, runStep)
 	futures.Register(partialFunc, runPartial)
