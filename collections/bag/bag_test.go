@@ -1,11 +1,14 @@
 package bag
 
 import (
+	"bytes"
 	"cmp"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -536,5 +539,62 @@ func TestToText(t *testing.T) {
 	sort.Strings(keys)
 	if _, err := b.ToText(ctx, c, filepath.Join(dir, "no-star.txt")); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("a pattern without *: %v", err)
+	}
+}
+
+// Word counts over the committed text fixtures (CRLF, no final newline, an
+// empty file, gzip, non-ASCII words), against a plain reading of them.
+func TestWordCountFixtures(t *testing.T) {
+	ctx, c := newClient(t)
+	paths, err := filepath.Glob("testdata/words-*")
+	if err != nil || len(paths) != 4 {
+		t.Fatalf("fixtures: %v %v", paths, err)
+	}
+	want := map[string]int64{}
+	lines := 0
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(p, ".gz") {
+			zr, err := gzip.NewReader(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if data, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, l := range plainLines(string(data)) {
+			lines++
+			for _, w := range strings.Fields(l) {
+				want[w]++
+			}
+		}
+	}
+	for _, bs := range []int64{0, 16} {
+		b, err := ReadText("testdata/words-*", BlockSize(bs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		if err := b.Count().Compute(ctx, c, &n); err != nil || n != int64(lines) {
+			t.Fatalf("block size %d: %d lines, %v; want %d", bs, n, err, lines)
+		}
+		freqs, err := ComputeAs[Pair[string]](ctx, c, b.FlatMap("btest.words").Frequencies())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		for _, p := range freqs {
+			got[p.Value] = p.Count
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("block size %d: word counts\n%v\nwant\n%v", bs, got, want)
+		}
+		if freqs[0].Value != "the" {
+			t.Fatalf("most frequent word %q, want \"the\"", freqs[0].Value)
+		}
 	}
 }
