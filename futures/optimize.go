@@ -308,7 +308,7 @@ var ErrFused = errors.New("fused call failed")
 
 // runFused is FusedFunc: it runs the calls in order, each given the
 // previous one's encoded result.
-func runFused(ctx context.Context, calls []fusedCall, inputs ...msgpack.RawMessage) (Encoded, error) {
+func runFused(ctx context.Context, calls []fusedCall, inputs ...RawValue) (Encoded, error) {
 	var prev []byte
 	for i, c := range calls {
 		fn, err := funcs.Lookup(c.Func)

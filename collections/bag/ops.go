@@ -34,7 +34,7 @@ const (
 func init() {
 	futures.Register(textFunc, runText)
 	// A FromSlice partition (a literal), or a persisted one: as it is.
-	futures.Register(litFunc, func(p msgpack.RawMessage) futures.Encoded { return futures.Encoded(p) })
+	futures.Register(litFunc, func(p futures.RawValue) futures.Encoded { return futures.Encoded(p) })
 	futures.Register(stepFunc, runStep)
 	futures.Register(partialFunc, runPartial)
 	futures.Register(combineFunc, runCombine)
@@ -369,7 +369,7 @@ func splitFoldPair(p []byte) (has bool, acc []byte, err error) {
 	return p[1] == 0xc3, p[2:], nil
 }
 
-func runCombine(ctx context.Context, a Agg, partials ...msgpack.RawMessage) (futures.Encoded, error) {
+func runCombine(ctx context.Context, a Agg, partials ...futures.RawValue) (futures.Encoded, error) {
 	switch a.Op {
 	case "count":
 		var total int64
@@ -469,7 +469,7 @@ func runCombine(ctx context.Context, a Agg, partials ...msgpack.RawMessage) (fut
 // ErrEmptyFold: Fold of a bag with no elements and no initial value.
 var ErrEmptyFold = errors.New("fold of an empty bag without an initial value (use FoldInit)")
 
-func runFoldResult(a Agg, p msgpack.RawMessage) (futures.Encoded, error) {
+func runFoldResult(a Agg, p futures.RawValue) (futures.Encoded, error) {
 	has, acc, err := splitFoldPair(p)
 	if err != nil {
 		return nil, err
@@ -477,7 +477,7 @@ func runFoldResult(a Agg, p msgpack.RawMessage) (futures.Encoded, error) {
 	if !has {
 		return nil, fmt.Errorf("bag: %w", ErrEmptyFold)
 	}
-	return futures.Encoded(acc), nil
+	return futures.Encoded(slices.Clone(acc)), nil
 }
 
 // topK returns a partition of the k largest of elems, largest first (the

@@ -170,8 +170,8 @@ const (
 )
 
 func init() {
-	futures.Register(identityFunc, func(v msgpack.RawMessage) futures.Encoded { return futures.Encoded(v) })
-	futures.Register(listFunc, func(vs ...msgpack.RawMessage) futures.Encoded {
+	futures.Register(identityFunc, func(v futures.RawValue) futures.Encoded { return futures.Encoded(v) })
+	futures.Register(listFunc, func(vs ...futures.RawValue) futures.Encoded {
 		n := len(vs)
 		size := 5
 		for _, v := range vs {
