@@ -1,9 +1,12 @@
 package bag
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"reflect"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -368,8 +371,9 @@ func (b *Bag) computeParts(ctx context.Context, c *futures.Client, n int) ([][]b
 	return out, nil
 }
 
-// Compute runs the bag and returns its elements decoded into any (maps
-// are map[string]any, integers int64 or uint64 by size, ...).
+// Compute runs the bag and returns its elements decoded into any: maps
+// are map[string]any, slices []any, integers int64 (uint64 above
+// math.MaxInt64), floats float64, strings string, bytes []byte.
 func (b *Bag) Compute(ctx context.Context, c *futures.Client) ([]any, error) {
 	return ComputeAs[any](ctx, c, b)
 }
@@ -387,8 +391,8 @@ func decodeParts[T any](parts [][]byte, limit int) ([]T, error) {
 	var out []T
 	for i, p := range parts {
 		var items []T
-		if err := msgpack.Unmarshal(p, &items); err != nil {
-			return nil, fmt.Errorf("bag: decode partition %d into []%T: %w", i, *new(T), err)
+		if err := decode(p, &items); err != nil {
+			return nil, fmt.Errorf("bag: decode partition %d into %T: %w", i, items, err)
 		}
 		out = append(out, items...)
 		if limit >= 0 && len(out) >= limit {
@@ -463,5 +467,68 @@ func (it *Item) Compute(ctx context.Context, c *futures.Client, out any) error {
 		return err
 	}
 	defer c.Release(context.WithoutCancel(ctx), fs...)
-	return fs[0].Result(ctx, out)
+	raw, err := futures.GatherAs[msgpack.RawMessage](ctx, c, fs)
+	if err != nil {
+		return err
+	}
+	if err := decode(raw[0], out); err != nil {
+		return fmt.Errorf("bag: decode the item into %T: %w", out, err)
+	}
+	return nil
+}
+
+// decode decodes b into out with every integer in an interface value an
+// int64 (uint64 only above math.MaxInt64) and every float a float64,
+// whatever its msgpack encoding.
+func decode(b []byte, out any) error {
+	d := msgpack.NewDecoder(bytes.NewReader(b))
+	d.UseLooseInterfaceDecoding(true)
+	if err := d.Decode(out); err != nil {
+		return err
+	}
+	normalizeOut(reflect.ValueOf(out))
+	return nil
+}
+
+// normalizeOut turns loose-decoded uint64s that fit into int64s inside
+// the interface values reachable from v (slices, maps, pointers).
+func normalizeOut(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			normalizeOut(v.Elem())
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem() == anyType {
+			for i := range v.Len() {
+				if e := v.Index(i); e.CanSet() && !e.IsNil() {
+					e.Set(reflect.ValueOf(normalize(e.Interface())))
+				}
+			}
+		}
+	case reflect.Interface:
+		if v.Type() == anyType && v.CanSet() && !v.IsNil() {
+			v.Set(reflect.ValueOf(normalize(v.Interface())))
+		}
+	}
+}
+
+var anyType = reflect.TypeFor[any]()
+
+func normalize(x any) any {
+	switch y := x.(type) {
+	case uint64:
+		if y <= math.MaxInt64 {
+			return int64(y)
+		}
+	case []any:
+		for i, e := range y {
+			y[i] = normalize(e)
+		}
+	case map[string]any:
+		for k, e := range y {
+			y[k] = normalize(e)
+		}
+	}
+	return x
 }

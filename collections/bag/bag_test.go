@@ -399,6 +399,23 @@ func TestSliceOps(t *testing.T) {
 		}
 	}
 
+	// Compute into any: integers int64 whatever their encoding.
+	mixed, err := FromSlice([]any{int8(1), 300, uint16(7), uint64(1) << 63, -5, 1.5, "s", map[string]any{"a": uint32(300)}, []any{uint8(2)}, nil}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := mixed.Compute(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprintf("%#v", vals), fmt.Sprintf("%#v", []any{int64(1), int64(300), int64(7), uint64(1) << 63, int64(-5), 1.5, "s", map[string]any{"a": int64(300)}, []any{int64(2)}, nil}); got != want {
+		t.Fatalf("Compute into any:\n%s\nwant\n%s", got, want)
+	}
+	var one any
+	if err := mixed.Count().Compute(ctx, c, &one); err != nil || one != int64(10) {
+		t.Fatalf("Count into any: %#v, %v", one, err)
+	}
+
 	// Empty bag: Count 0, Fold without initial errs clearly.
 	empty, err := FromSlice([]int64{}, 3)
 	if err != nil {
