@@ -57,7 +57,11 @@ func (b *Bag) ToText(ctx context.Context, c *futures.Client, pattern string) ([]
 	rand.Read(job[:])
 	outs := make([]futures.Ref, len(refs))
 	for i, r := range refs {
-		path := strings.Replace(abs, "*", fmt.Sprintf("%05d", i), 1)
+		// The pattern's *, not one the working directory may hold.
+		path, err := filepath.Abs(strings.Replace(pattern, "*", fmt.Sprintf("%05d", i), 1))
+		if err != nil {
+			return nil, err
+		}
 		// Pure(false): writing again is a new task, never a held answer.
 		if outs[i], err = g.Add(writeFunc, path, hex.EncodeToString(job[:]), r, futures.Pure(false)); err != nil {
 			return nil, err
