@@ -146,7 +146,8 @@ func newBenchBagCmd() *cobra.Command {
 		Short: "Bag workloads on JSON lines: count, word count, JSON pluck + frequencies (as bench/dask_bag.py)",
 		Long: `Reads FILE (see 'mesh gen jsonl') with bag.ReadText in --block-size blocks on a new local mesh of
 --nodes nodes in this process (or the mesh at --peer) and runs each workload --runs times, printing one
-line per run: "wordcount run1: 3.210s distinct=5000 total=8050123 top=kaka:41234". Workloads:
+line per run: "wordcount run1: 1.605s distinct=3132 total=12650047 top=ranu:62168 file=bag100.txt".
+Workloads:
   count      ReadText(FILE).Count()
   wordcount  ReadText(TEXT).FlatMap("mesh.words").Frequencies()   (words = strings.Fields of the line;
              TEXT is --text, or FILE)
@@ -197,6 +198,8 @@ bench/dask_bag.py runs the same on Dask.`,
 	f.addCommonFlags(c)
 	fl.Lookup("block-size").Usage = "bytes of text per partition"
 	fl.Lookup("block-size").DefValue = "16777216"
+	fl.Lookup("runs").Usage = "runs of each workload"
+	fl.Lookup("cpuprofile").Usage = "write a Go CPU profile of the workloads to this file"
 	f.blockSize = 16 << 20
 	fl.MarkHidden("answers")
 	fl.MarkHidden("load-cpuprofile")

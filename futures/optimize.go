@@ -302,8 +302,9 @@ func (g *Graph) fuseChain(chain []int) (consensus.TaskSpec, error) {
 	return out, nil
 }
 
-// ErrFused is wrapped by the error of a fused task whose inner call failed;
-// the message names the call's original key and function.
+// ErrFused is wrapped by the error of a fused task whose inner call failed
+// (on the worker; the client's *TaskError carries its message, which names
+// the call's original key and function).
 var ErrFused = errors.New("fused call failed")
 
 // runFused is FusedFunc: it runs the calls in order, each given the

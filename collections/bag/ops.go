@@ -53,8 +53,10 @@ func runText(p TextPart) (futures.Encoded, error) {
 	return linesPartition(b), nil
 }
 
-// ErrInvalidJSON is wrapped by the error of DecodeJSON on a line that is
-// not valid JSON.
+// ErrInvalidJSON is wrapped by the task error of DecodeJSON on a line that
+// is not valid JSON. Over the mesh the error reaches Compute as a
+// *futures.TaskError whose message contains this text (errors.Is does not
+// cross the network).
 var ErrInvalidJSON = errors.New("invalid JSON")
 
 func lookup(name string) (*funcs.Func, error) {
@@ -466,7 +468,8 @@ func runCombine(ctx context.Context, a Agg, partials ...futures.RawValue) (futur
 	return nil, fmt.Errorf("bag: unknown reduction %q", a.Op)
 }
 
-// ErrEmptyFold: Fold of a bag with no elements and no initial value.
+// ErrEmptyFold: Fold of a bag with no elements and no initial value (in
+// the message of the *futures.TaskError that Compute returns).
 var ErrEmptyFold = errors.New("fold of an empty bag without an initial value (use FoldInit)")
 
 func runFoldResult(a Agg, p futures.RawValue) (futures.Encoded, error) {
