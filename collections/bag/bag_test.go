@@ -45,6 +45,14 @@ func init() {
 		return s
 	})
 	futures.Register("btest.mod3", func(x int64) int64 { return x % 3 })
+	// A map with many keys: Go encodes it in a random order each time.
+	futures.Register("btest.record", func(x int64) map[string]int64 {
+		m := map[string]int64{"mod": x % 3}
+		for i := range 12 {
+			m[fmt.Sprintf("k%d", i)] = int64(i)
+		}
+		return m
+	})
 	futures.Register("btest.neg", func(x int64) int64 { return -x })
 	futures.Register("btest.len", func(s string) int { return len(s) })
 	futures.Register("btest.upper", strings.ToUpper)
@@ -397,6 +405,35 @@ func TestSliceOps(t *testing.T) {
 		if !slices.Equal(g.Values, groups[g.Key]) {
 			t.Fatalf("group %d: %v, want %v", g.Key, g.Values, groups[g.Key])
 		}
+	}
+
+	// Values equal whatever their encoding: maps from a Go function, whose
+	// key order varies, and int64s (9 bytes) against small ints.
+	recs := b.Map("btest.record")
+	if d, err := recs.Distinct().Compute(ctx, c); err != nil || len(d) != 3 {
+		t.Fatalf("Distinct of records: %d, %v; want 3", len(d), err)
+	}
+	rf, err := ComputeAs[Pair[map[string]int64]](ctx, c, recs.Frequencies())
+	if err != nil || len(rf) != 3 {
+		t.Fatalf("Frequencies of records: %d, %v", len(rf), err)
+	}
+	for _, p := range rf {
+		if want := int64(len(groups[p.Value["mod"]])); p.Count != want {
+			t.Fatalf("record with mod %d: %d, want %d", p.Value["mod"], p.Count, want)
+		}
+	}
+	rg, err := ComputeAs[Group[map[string]int64, int64]](ctx, c, b.GroupBy("btest.record", 2))
+	if err != nil || len(rg) != 3 {
+		t.Fatalf("GroupBy with records as keys: %d groups, %v; want 3", len(rg), err)
+	}
+	for _, g := range rg {
+		if !slices.Equal(g.Values, groups[g.Key["mod"]]) {
+			t.Fatalf("group of the record with mod %d differs", g.Key["mod"])
+		}
+	}
+	ints, err := b.Map("btest.double").Map("btest.mod3").Frequencies().Compute(ctx, c)
+	if err != nil || len(ints) != 3 {
+		t.Fatalf("Frequencies of int64s: %v, %v", ints, err)
 	}
 
 	// Compute into any: integers int64 whatever their encoding.

@@ -309,7 +309,15 @@ func runPartial(ctx context.Context, a Agg, part futures.RawBytes) (futures.Enco
 		return appendInt(nil, int64(n)), nil
 	case "frequencies", "distinct":
 		c := newCounter()
-		if err := elements(part, func(_ int, e []byte) error { c.add(e, 1); return nil }); err != nil {
+		err := elements(part, func(i int, e []byte) error {
+			v, err := canonical(e)
+			if err != nil {
+				return fmt.Errorf("element %d: %w", i, err)
+			}
+			c.add(v, 1)
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 		if a.Op == "distinct" {
@@ -626,6 +634,9 @@ func runSplit(ctx context.Context, gs GroupSpec, part futures.RawBytes) (futures
 	err = elements(part, func(i int, e []byte) error {
 		k, err := fn.Call(ctx, [][]byte{e})
 		if err != nil {
+			return fmt.Errorf("bag groupby key %s: element %d: %w", gs.Func, i, err)
+		}
+		if k, err = canonical(k); err != nil {
 			return fmt.Errorf("bag groupby key %s: element %d: %w", gs.Func, i, err)
 		}
 		h.Reset()

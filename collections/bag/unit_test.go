@@ -3,6 +3,7 @@ package bag
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -178,5 +179,60 @@ func TestLineOf(t *testing.T) {
 	}
 	if line != 101 {
 		t.Fatalf("%d lines seen", line-1)
+	}
+}
+
+func TestCanonical(t *testing.T) {
+	big := map[string]any{}
+	for i := range 40 {
+		big[fmt.Sprintf("k%02d", i)] = int64(i)
+	}
+	groups := [][]any{
+		{int64(5), int(5), uint8(5), int32(5), uint64(5), int16(5)},
+		{int64(300), uint16(300), int(300), uint32(300)},
+		{int64(-200), int16(-200), int(-200)},
+		{map[string]any{"b": int64(1), "a": "x", "c": []any{int64(2)}}, map[string]any{"c": []int{2}, "a": "x", "b": 1}},
+		{big, big, big},
+		{"short", "short"},
+		{strings.Repeat("s", 40), strings.Repeat("s", 40)},
+	}
+	var canons [][]byte
+	for gi, g := range groups {
+		var first []byte
+		for _, v := range g {
+			for range 5 { // Go maps encode in a random order each time
+				b, err := msgpack.Marshal(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, err := canonical(b)
+				if err != nil {
+					t.Fatalf("group %d %T: %v", gi, v, err)
+				}
+				if first == nil {
+					first = c
+				}
+				if !bytes.Equal(c, first) {
+					t.Fatalf("group %d: %T %v encodes canonically as % x, the group's first as % x", gi, v, v, c, first)
+				}
+				var back, orig any
+				if err := decode(c, &back); err != nil {
+					t.Fatal(err)
+				}
+				decode(b, &orig)
+				if fmt.Sprint(back) != fmt.Sprint(orig) {
+					t.Fatalf("group %d: canonical form decodes to %v, the value to %v", gi, back, orig)
+				}
+			}
+		}
+		for j, other := range canons {
+			if bytes.Equal(other, first) {
+				t.Fatalf("groups %d and %d share a canonical encoding", j, gi)
+			}
+		}
+		canons = append(canons, first)
+	}
+	if _, err := canonical([]byte{0x92, 0x01}); err == nil {
+		t.Fatal("a truncated array was accepted")
 	}
 }
