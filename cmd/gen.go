@@ -15,9 +15,9 @@ import (
 func newGenCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "gen",
-		Short: "write db-benchmark data sets (groupby, join) as CSV",
+		Short: "write benchmark data sets: db-benchmark groupby and join (CSV), JSON lines for bags",
 	}
-	c.AddCommand(newGenGroupByCmd(), newGenJoinCmd())
+	c.AddCommand(newGenGroupByCmd(), newGenJoinCmd(), newGenJSONLCmd())
 	return c
 }
 

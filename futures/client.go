@@ -35,6 +35,11 @@ type RawBytes = funcs.RawBytes
 // its header in place), stored as is.
 type Encoded = funcs.Encoded
 
+// RawValue is a parameter that receives the argument's whole msgpack
+// encoding (any type) without a copy, to pass a value on undecoded; it
+// aliases the stored value and must not be modified.
+type RawValue = funcs.RawValue
+
 // ErrClosed: the client was closed.
 var ErrClosed = errors.New("futures: client closed")
 

@@ -245,11 +245,17 @@ const (
 	paramNew
 	// paramRaw: a RawBytes parameter aliases the argument's bytes.
 	paramRaw
+	// paramRawValue: a RawValue parameter is the argument's whole msgpack
+	// encoding, aliased.
+	paramRawValue
 )
 
 func modeFor(t reflect.Type) paramMode {
 	if t == rawBytesType {
 		return paramRaw
+	}
+	if t == rawValueType {
+		return paramRawValue
 	}
 	if hasCoder(t) {
 		return paramNew
@@ -359,6 +365,8 @@ func (f *Func) Call(ctx context.Context, args [][]byte) (result []byte, err erro
 			err = st.decode(args[i], v)
 		case paramSlice:
 			v, err = st.decodeSlice(args[i], f.params[i])
+		case paramRawValue:
+			v = reflect.ValueOf(RawValue(args[i]))
 		case paramRaw:
 			var raw RawBytes
 			raw, err = rawBin(args[i])
@@ -382,7 +390,12 @@ func (f *Func) Call(ctx context.Context, args [][]byte) (result []byte, err erro
 		if extra > 0 {
 			sv = reflect.MakeSlice(f.variadic, extra, extra)
 			raw := f.variadic.Elem() == rawBytesType
+			rawValue := f.variadic.Elem() == rawValueType
 			for j := 0; j < extra; j++ {
+				if rawValue {
+					sv.Index(j).Set(reflect.ValueOf(RawValue(args[nfixed+j])))
+					continue
+				}
 				if raw {
 					b, err := rawBin(args[nfixed+j])
 					if err != nil {
@@ -422,11 +435,12 @@ func (f *Func) Call(ctx context.Context, args [][]byte) (result []byte, err erro
 			return nil, f.taskError(e)
 		}
 	}
-	if out[0].Type() == encodedType {
-		result = out[0].Interface().(Encoded)
+	if t := out[0].Type(); t == encodedType || t == rawValueType {
+		// Already one msgpack value (a RawValue passed on, say).
+		result = out[0].Bytes()
 		f.release(st, in)
 		if len(result) == 0 {
-			return nil, fmt.Errorf("%s: %w: an empty Encoded result", f.name, ErrResult)
+			return nil, fmt.Errorf("%s: %w: an empty %s result", f.name, ErrResult, t.Name())
 		}
 		return result, nil
 	}

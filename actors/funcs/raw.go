@@ -27,6 +27,15 @@ type Encoded []byte
 
 var encodedType = reflect.TypeOf(Encoded(nil))
 
+// RawValue is a parameter (or variadic ...RawValue) that receives the
+// argument's whole msgpack encoding, whatever its type, without a copy: it
+// aliases the stored value, and must not be modified. Use it to pass values
+// on without decoding them. As a result, a RawValue is taken as one msgpack
+// value, as Encoded is.
+type RawValue []byte
+
+var rawValueType = reflect.TypeOf(RawValue(nil))
+
 // rawBin returns the payload of a msgpack bin (or str, or nil) value in b,
 // without copying.
 func rawBin(b []byte) (RawBytes, error) {

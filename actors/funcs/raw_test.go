@@ -75,3 +75,36 @@ func TestEncodedResultIsStoredAsIs(t *testing.T) {
 		t.Fatalf("empty Encoded: %v, want ErrResult", err)
 	}
 }
+
+func TestRawValue(t *testing.T) {
+	// Any msgpack value, fixed and variadic, aliased; passed on as the result.
+	var seen []RawValue
+	fn, err := newFunc("rawvalue", func(a RawValue, rest ...RawValue) RawValue {
+		seen = append([]RawValue{a}, rest...)
+		return rest[len(rest)-1]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := []any{42, "s", []int{1, 2}, map[string]int{"a": 1}, nil, []byte("bin")}
+	args := make([][]byte, len(vals))
+	for i, v := range vals {
+		args[i], _ = msgpack.Marshal(v)
+	}
+	out, err := fn.Call(context.Background(), args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, args[len(args)-1]) {
+		t.Fatalf("result % x, want the last argument % x", out, args[len(args)-1])
+	}
+	for i := range args {
+		if !bytes.Equal(seen[i], args[i]) || &seen[i][0] != &args[i][0] {
+			t.Fatalf("argument %d: % x, not the argument's bytes aliased", i, seen[i])
+		}
+	}
+	empty, _ := newFunc("emptyraw", func(a RawValue) RawValue { return nil })
+	if _, err := empty.Call(context.Background(), [][]byte{args[0]}); !errors.Is(err, ErrResult) {
+		t.Fatalf("empty RawValue result: %v, want ErrResult", err)
+	}
+}
