@@ -41,11 +41,15 @@ if __name__ == "__main__":
         b = db.read_text(text, blocksize=blocksize)
         return summary(b.map(words, run).flatten().frequencies().compute(), text)
 
+    def wordcount_str(run):
+        b = db.read_text(text, blocksize=blocksize)
+        return summary(b.str.split().flatten().frequencies(split_every=100 + run).compute(), text)
+
     def pluck(run):
         b = db.read_text(data, blocksize=blocksize)
         return summary(b.map(loads, run).pluck("name").frequencies().compute(), data)
 
-    for name, f in (("count", count), ("wordcount", wordcount), ("pluck", pluck)):
+    for name, f in (("count", count), ("wordcount", wordcount), ("wordcount-str", wordcount_str), ("pluck", pluck)):
         for run in range(1, runs + 1):
             t = time.perf_counter()
             s = f(run)

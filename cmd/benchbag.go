@@ -151,6 +151,8 @@ Workloads:
   count      ReadText(FILE).Count()
   wordcount  ReadText(TEXT).FlatMap("mesh.words").Frequencies()   (words = strings.Fields of the line;
              TEXT is --text, or FILE)
+  wordcount-str  ReadText(TEXT).Str().Split("").Flatten().Frequencies()   (the built-in string
+             methods, no function call per line; Dask: b.str.split().flatten().frequencies())
   pluck      ReadText(FILE).DecodeJSON().Pluck("name").Frequencies()
 bench/dask_bag.py runs the same on Dask.`,
 		Args: cobra.NoArgs,
@@ -194,7 +196,7 @@ bench/dask_bag.py runs the same on Dask.`,
 	fl := c.Flags()
 	fl.StringVar(&f.data, "data", "", "the JSON lines file (required)")
 	fl.StringVar(&text, "text", "", "the text file of the word count (default: --data); 'mesh gen jsonl --text-out' writes one")
-	fl.StringVar(&workloads, "workloads", "count,wordcount,pluck", "workloads to run, comma-separated")
+	fl.StringVar(&workloads, "workloads", "count,wordcount,wordcount-str,pluck", "workloads to run, comma-separated")
 	f.addCommonFlags(c)
 	fl.Lookup("block-size").Usage = "bytes of text per partition"
 	fl.Lookup("block-size").DefValue = "16777216"
@@ -224,10 +226,12 @@ func runBagWorkload(ctx context.Context, c *futures.Client, w, data, text string
 		return fmt.Sprintf("lines=%d partitions=%d", n, lines.NPartitions()), nil
 	case "wordcount":
 		freq = lines.FlatMap("mesh.words").Frequencies()
+	case "wordcount-str":
+		freq = lines.Str().Split("").Flatten().Frequencies()
 	case "pluck":
 		freq = lines.DecodeJSON().Pluck("name").Frequencies()
 	default:
-		return "", usageError{fmt.Errorf("unknown workload %q: want count, wordcount or pluck", w)}
+		return "", usageError{fmt.Errorf("unknown workload %q: want count, wordcount, wordcount-str or pluck", w)}
 	}
 	pairs, err := bag.ComputeAs[bag.Pair[string]](ctx, c, freq)
 	if err != nil {

@@ -42,7 +42,7 @@ type node struct {
 // Step is a per-partition operation, run by the built-in "bag.step".
 type Step struct {
 	_msgpack struct{} `msgpack:",as_array"`
-	Op       string   // map, filter, flatmap, json, pluck
+	Op       string   // map, filter, flatmap, json, pluck, str.lower/upper/strip/split, flatten
 	Func     string   // the registered function of map, filter, flatmap
 	Key      []byte   // pluck: the encoded map key, or nil with Index
 	Index    int      // pluck: the array index when Key is nil
@@ -51,6 +51,8 @@ type Step struct {
 	// lines of, one for one, so that an error can name the file and line.
 	Origin *TextPart
 	Part   int // json: the partition's index, for errors without Origin
+	// Flatten (str.split): write the parts as elements, not a list.
+	Flatten bool
 }
 
 // Agg is a reduction of every partition into one value, run by

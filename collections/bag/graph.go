@@ -86,8 +86,8 @@ func origins(n *node) []TextPart {
 	switch {
 	case n.text != nil:
 		return n.text
-	case n.step != nil && n.step.Op == "map":
-		return origins(n.input)
+	case n.step != nil && (n.step.Op == "map" || n.step.Op == "str.lower" || n.step.Op == "str.upper" || n.step.Op == "str.strip"):
+		return origins(n.input) // one element per element
 	}
 	return nil
 }

@@ -132,6 +132,12 @@ func runStep(ctx context.Context, s Step, part futures.RawBytes) (futures.Encode
 				return nil
 			}
 			return jsonError(s, i, err)
+		case "str.lower", "str.upper", "str.strip", "str.split":
+			return strStep(w, s, i, e)
+		case "flatten":
+			if err := elements(e, func(_ int, x []byte) error { w.add(x); return nil }); err != nil {
+				return fmt.Errorf("bag flatten: element %d is %s, not a list: %w", i, describe(e), err)
+			}
 		case "pluck":
 			v, err := pluck(e, s)
 			if err != nil {
