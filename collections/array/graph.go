@@ -69,10 +69,11 @@ type builder struct {
 	uses     map[blockKey]int
 	tasks    map[blockKey]any // materialized blocks: futures.Ref, *futures.Future, or a chunk value
 	host     map[blockKey]any // scattered host blocks (or their values, without a client)
+	roots    map[string]int   // tasks by the operation at the root of their program
 }
 
 func newBuilder(opts []Option) *builder {
-	b := &builder{g: futures.NewGraph(), uses: map[blockKey]int{}, tasks: map[blockKey]any{}, host: map[blockKey]any{}}
+	b := &builder{g: futures.NewGraph(), uses: map[blockKey]int{}, tasks: map[blockKey]any{}, host: map[blockKey]any{}, roots: map[string]int{}}
 	for _, o := range opts {
 		o(&b.opts)
 	}
@@ -122,7 +123,7 @@ func (b *builder) plan(ctx context.Context, c *futures.Client, n *node) ([]any, 
 			}
 		} else {
 			for j, k := range keys {
-				b.host[k] = vals[j]
+				b.host[k] = string(vals[j].(msgpack.RawMessage)) // only counted, never run
 			}
 		}
 	}
@@ -275,7 +276,11 @@ func (b *builder) task(e *Expr) (any, error) {
 	}
 	prog := walk(e)
 	args := append([]any{*prog}, inputs...)
-	return b.g.Add(opRun, args...)
+	r, err := b.g.Add(opRun, args...)
+	if err == nil {
+		b.roots[e.Op]++
+	}
+	return r, err
 }
 
 func blockShape(n *node, idx []int) []int {
