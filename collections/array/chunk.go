@@ -128,29 +128,52 @@ const (
 
 // encodeChunk writes v (any strides) as a chunk value.
 func encodeChunk(v view) (futures.Encoded, error) {
-	if len(v.shape) > 255 {
-		return nil, fmt.Errorf("array: %d dimensions, at most 255", len(v.shape))
+	out, dst, err := newChunkValue(v.dt, v.shape)
+	if err != nil {
+		return nil, err
 	}
-	n := size(v.shape)
-	data := n * v.dt.size()
-	payload := chunkHead + 8*len(v.shape) + data
+	copyInto(dst, v)
+	return out, nil
+}
+
+// newChunkValue allocates the chunk value of a dt array of shape, header
+// written, and returns it with its elements (zero) as a buf.
+func newChunkValue(dt DType, shape []int) (futures.Encoded, buf, error) {
+	if len(shape) > 255 {
+		return nil, buf{}, fmt.Errorf("array: %d dimensions, at most 255", len(shape))
+	}
+	n := size(shape)
+	data := n * dt.size()
+	payload := chunkHead + 8*len(shape) + data
 	if payload > math.MaxUint32 {
-		return nil, fmt.Errorf("array: a chunk of %d bytes is over 4 GiB: use smaller chunks", data)
+		return nil, buf{}, fmt.Errorf("array: a chunk of %d bytes is over 4 GiB: use smaller chunks", data)
 	}
 	out := make([]byte, 5+payload)
 	out[0] = 0xc6 // bin32
 	binary.BigEndian.PutUint32(out[1:], uint32(payload))
 	p := out[5:]
 	copy(p[3:], chunkMagic)
-	p[7] = byte(v.dt)
-	p[8] = byte(len(v.shape))
-	for k, d := range v.shape {
+	p[7] = byte(dt)
+	p[8] = byte(len(shape))
+	for k, d := range shape {
 		binary.LittleEndian.PutUint64(p[chunkHead+8*k:], uint64(d))
 	}
-	body := p[chunkHead+8*len(v.shape):]
-	dst := bufOver(v.dt, body, n)
-	copyInto(dst, v)
-	return futures.Encoded(out), nil
+	body := p[chunkHead+8*len(shape):]
+	return futures.Encoded(out), bufOver(dt, body, n), nil
+}
+
+// sameData says whether v's elements start where b's do.
+func (v view) sameData(b buf) bool {
+	if v.dt != b.dt || b.len() == 0 || v.buf.len() == 0 {
+		return false
+	}
+	switch b.dt {
+	case Float64:
+		return &v.f[0] == &b.f[0]
+	case Int64:
+		return &v.i[0] == &b.i[0]
+	}
+	return &v.b[0] == &b.b[0]
 }
 
 // bufOver is a buf of n elements of dt over b (which must be long enough,

@@ -3,6 +3,7 @@ package array
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Elementwise functions, by name. Binary arithmetic promotes bool to int64
@@ -179,7 +180,7 @@ func cast(v view, dt DType) view {
 }
 
 // evalElem applies fn to args, broadcast to their common shape.
-func evalElem(fn string, args []view) (view, error) {
+func evalElem(fn string, args []view, alloc allocFunc) (view, error) {
 	dts := make([]DType, len(args))
 	shapes := make([][]int, len(args))
 	for k, a := range args {
@@ -201,12 +202,17 @@ func evalElem(fn string, args []view) (view, error) {
 		if fn != "where" || k > 0 {
 			a = cast(a, ct)
 		}
-		if nd := len(a.shape); nd >= 2 && a.strides[nd-1] > 1 && size(a.shape) > 64 {
-			a = contigView(materialize(a), a.shape) // a transpose: copy it by tiles first
-		}
 		vs[k+1] = broadcastView(a, shape)
 	}
-	out := newBuf(rt, size(shape))
+	// An operand read across its rows (a transpose) is read by tiles, so
+	// that its cache lines are used while they are loaded.
+	iter := forEachRow
+	for _, v := range vs[1:] {
+		if nd := len(v.shape); nd >= 2 && (v.strides[nd-1] > 1 || v.strides[nd-1] < 0) && size(v.shape) > 64 {
+			iter = forEachTileRow
+		}
+	}
+	out := alloc.buf(rt, shape)
 	vs[0] = contigView(out, shape)
 	nd := len(shape)
 	inner := func(v view) int {
@@ -220,7 +226,7 @@ func evalElem(fn string, args []view) (view, error) {
 	case fn == "where":
 		c, a, b := vs[1], vs[2], vs[3]
 		cs, as, bs := inner(c), inner(a), inner(b)
-		forEachRow(shape, vs, func(o []int, n int) {
+		iter(shape, vs, func(o []int, n int) {
 			switch ct {
 			case Float64:
 				whereLoop(out.f[o[0]:o[0]+n], c.b, o[1], cs, a.f, o[2], as, b.f, o[3], bs)
@@ -233,7 +239,7 @@ func evalElem(fn string, args []view) (view, error) {
 	case len(args) == 1:
 		a := vs[1]
 		as := inner(a)
-		forEachRow(shape, vs, func(o []int, n int) {
+		iter(shape, vs, func(o []int, n int) {
 			if err := unaryLoop(fn, out, o[0], n, a, o[1], as); err != nil {
 				kerr = err
 			}
@@ -241,7 +247,7 @@ func evalElem(fn string, args []view) (view, error) {
 	default:
 		a, b := vs[1], vs[2]
 		as, bs := inner(a), inner(b)
-		forEachRow(shape, vs, func(o []int, n int) {
+		iter(shape, vs, func(o []int, n int) {
 			if err := binaryLoop(fn, ct, out, o[0], n, a, o[1], as, b, o[2], bs); err != nil {
 				kerr = err
 			}
@@ -251,6 +257,33 @@ func evalElem(fn string, args []view) (view, error) {
 		return view{}, kerr
 	}
 	return vs[0], nil
+}
+
+// forEachTileRow is forEachRow visiting the last two axes by square
+// tiles: each call is one row of a tile.
+func forEachTileRow(shape []int, vs []view, f func(offs []int, n int)) {
+	const tile = 32
+	nd := len(shape)
+	rows, cols := shape[nd-2], shape[nd-1]
+	outer := append(slices.Clone(shape[:nd-2]), 1)
+	ovs := make([]view, len(vs))
+	for j, v := range vs {
+		ovs[j] = view{off: v.off, strides: append(slices.Clone(v.strides[:nd-2]), 0)}
+	}
+	offs := make([]int, len(vs))
+	forEachRow(outer, ovs, func(base []int, _ int) {
+		for r0 := 0; r0 < rows; r0 += tile {
+			for c0 := 0; c0 < cols; c0 += tile {
+				n := min(c0+tile, cols) - c0
+				for r := r0; r < min(r0+tile, rows); r++ {
+					for j, v := range vs {
+						offs[j] = base[j] + r*v.strides[nd-2] + c0*v.strides[nd-1]
+					}
+					f(offs, n)
+				}
+			}
+		}
+	})
 }
 
 func whereLoop[T any](out []T, c []bool, co, cs int, a []T, ao, as int, b []T, bo, bs int) {
@@ -326,7 +359,27 @@ func floatFast(fn string, out, a []float64, ao, as int, b []float64, bo, bs int)
 		}
 		return true
 	}
-	return false
+	switch fn {
+	case "add":
+		for k := range out {
+			out[k] = a[ao+k*as] + b[bo+k*bs]
+		}
+	case "sub":
+		for k := range out {
+			out[k] = a[ao+k*as] - b[bo+k*bs]
+		}
+	case "mul":
+		for k := range out {
+			out[k] = a[ao+k*as] * b[bo+k*bs]
+		}
+	case "div":
+		for k := range out {
+			out[k] = a[ao+k*as] / b[bo+k*bs]
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 var (

@@ -43,18 +43,51 @@ func init() {
 // program over its inputs (chunk values, read in place) and returns the
 // block as a chunk value.
 func runBlock(ctx context.Context, e Expr, inputs ...futures.RawBytes) (futures.Encoded, error) {
-	ev := &evaluator{ctx: ctx, raw: inputs, in: make([]*view, len(inputs))}
+	ev := &evaluator{ctx: ctx, raw: inputs, in: make([]*view, len(inputs)), root: &e}
 	v, err := ev.eval(&e)
 	if err != nil {
 		return nil, err
+	}
+	if ev.value != nil && v.isContig() && v.off == 0 && v.sameData(ev.valueBuf) && size(v.shape) == ev.valueBuf.len() {
+		return ev.value, nil // computed in place
 	}
 	return encodeChunk(v)
 }
 
 type evaluator struct {
-	ctx context.Context
-	raw []futures.RawBytes
-	in  []*view
+	ctx  context.Context
+	raw  []futures.RawBytes
+	in   []*view
+	root *Expr
+	// value: the chunk value the root operation wrote its result into
+	value    futures.Encoded
+	valueBuf buf
+}
+
+// allocFunc allocates the result of an operation (nil: newBuf).
+type allocFunc func(dt DType, shape []int) buf
+
+func (a allocFunc) buf(dt DType, shape []int) buf {
+	if a == nil {
+		return newBuf(dt, size(shape))
+	}
+	return a(dt, shape)
+}
+
+// allocFor gives the root operation of the program a result that is the
+// task's chunk value itself, so that it is not copied to be encoded.
+func (ev *evaluator) allocFor(e *Expr) allocFunc {
+	if e != ev.root {
+		return nil
+	}
+	return func(dt DType, shape []int) buf {
+		v, b, err := newChunkValue(dt, shape)
+		if err != nil {
+			return newBuf(dt, size(shape)) // encodeChunk reports it
+		}
+		ev.value, ev.valueBuf = v, b
+		return b
+	}
 }
 
 func (ev *evaluator) eval(e *Expr) (view, error) { return ev.evalSl(e, nil) }
@@ -96,14 +129,14 @@ func (ev *evaluator) evalSl(e *Expr, sl []Sl) (view, error) {
 				region[k] = Sl{Start: r.Start + s.Start*r.Step, Step: s.Step * r.Step, Count: s.Count}
 			}
 		}
-		return generate(e.Gen, region)
+		return generate(e.Gen, region, ev.allocFor(e))
 	case "elem":
 		if sl == nil {
 			args, err := ev.evalArgs(e.Args, nil)
 			if err != nil {
 				return view{}, err
 			}
-			return evalElem(e.Fn, args)
+			return evalElem(e.Fn, args, ev.allocFor(e))
 		}
 		args := make([]view, len(e.Args))
 		for j, a := range e.Args {
@@ -126,7 +159,7 @@ func (ev *evaluator) evalSl(e *Expr, sl []Sl) (view, error) {
 				return view{}, err
 			}
 		}
-		return evalElem(e.Fn, args)
+		return evalElem(e.Fn, args, ev.allocFor(e))
 	case "transpose":
 		var isl []Sl
 		if sl != nil {

@@ -44,7 +44,7 @@ func uniform(key, k uint64) float64 {
 }
 
 // generate makes the region (one Sl per axis, in global indices) of g.
-func generate(g *Gen, region []Sl) (view, error) {
+func generate(g *Gen, region []Sl, alloc allocFunc) (view, error) {
 	if len(region) != len(g.Shape) {
 		return view{}, fmt.Errorf("array: generator of %d dimensions given a %d-dimensional region", len(g.Shape), len(region))
 	}
@@ -55,7 +55,7 @@ func generate(g *Gen, region []Sl) (view, error) {
 		}
 		shape[k] = r.Count
 	}
-	out := newBuf(g.DT, size(shape))
+	out := alloc.buf(g.DT, shape)
 	ov := contigView(out, shape)
 	gst := cStrides(g.Shape)
 	// flat: the global flat index of each row's first element, walked with
