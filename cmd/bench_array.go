@@ -22,6 +22,7 @@ func newBenchArrayCmd() *cobra.Command {
 	var (
 		workload             string
 		runs, nodes, threads int
+		n, chunk, matmulN    int
 		check                bool
 		noFusion, noRewrite  bool
 		logLevel, cpuProfile string
@@ -31,9 +32,10 @@ func newBenchArrayCmd() *cobra.Command {
 		Short: "Array workloads of the Dask anchor: the tutorial expression and a 4000x4000 matmul + sum",
 		Long: `Runs on a new in-process mesh of --nodes nodes x --threads threads (like Dask's LocalCluster of
 ../shared/anchors/dask_array.py: 2 workers x 1 thread):
-  tutorial: x = Random(10000x10000, chunks 1000x1000); y = x + x.T - x.mean(axis 1);
-            z = y[::2, 5000:].mean(axis 1)
+  tutorial: x = Random(n x n, chunks 1000x1000); y = x + x.T - x.mean(axis 1);
+            z = y[::2, n/2:].mean(axis 1)          (n = --n, 10000)
   matmul:   a, b = Random(4000x4000, chunks 1000x1000); (a @ b).sum()
+            (sum(a @ b) is rewritten as colsum(a) . rowsum(b) unless --no-rewrite)
 One line per run. --check compares the tutorial's z with a plain Go computation of it
 (from the generator's definition, without chunks or a mesh).`,
 		Args: cobra.NoArgs,
@@ -42,6 +44,9 @@ One line per run. --check compares the tutorial's z with a plain Go computation 
 			out := c.OutOrStdout()
 			if workload != "tutorial" && workload != "matmul" && workload != "all" {
 				return usageError{fmt.Errorf("--workload %q: want tutorial, matmul or all", workload)}
+			}
+			if n < 2 || chunk < 1 || matmulN < 1 {
+				return usageError{fmt.Errorf("--n %d, --chunk %d, --matmul-n %d: want n >= 2, chunk >= 1, matmul-n >= 1", n, chunk, matmulN)}
 			}
 			if runs < 1 {
 				return usageError{fmt.Errorf("--runs %d: want at least 1", runs)}
@@ -81,12 +86,12 @@ One line per run. --check compares the tutorial's z with a plain Go computation 
 				opts = append(opts, array.WithoutRewrites())
 			}
 			if workload != "matmul" {
-				if err := benchTutorial(ctx, out, cl, runs, check, opts); err != nil {
+				if err := benchTutorial(ctx, out, cl, n, chunk, runs, check, opts); err != nil {
 					return err
 				}
 			}
 			if workload != "tutorial" {
-				return benchMatMul(ctx, out, cl, runs, opts)
+				return benchMatMul(ctx, out, cl, matmulN, chunk, runs, opts)
 			}
 			return nil
 		},
@@ -96,6 +101,9 @@ One line per run. --check compares the tutorial's z with a plain Go computation 
 	fl.IntVar(&runs, "runs", 2, "runs of each workload")
 	fl.IntVar(&nodes, "nodes", 2, "nodes of the local mesh")
 	fl.IntVar(&threads, "threads", 1, "worker threads per node (0: cores / nodes)")
+	fl.IntVar(&n, "n", 10000, "the tutorial's array is n x n")
+	fl.IntVar(&chunk, "chunk", 1000, "chunks are chunk x chunk")
+	fl.IntVar(&matmulN, "matmul-n", 4000, "the matmul's matrices are matmul-n x matmul-n")
 	fl.BoolVar(&check, "check", false, "compare the tutorial's result with a plain Go computation")
 	fl.BoolVar(&noFusion, "no-fusion", false, "build every step of every block as its own task")
 	fl.BoolVar(&noRewrite, "no-rewrite", false, "compute sum(a @ b) by forming a @ b")
@@ -111,12 +119,12 @@ func tutorialExpr(n, ch int, seed uint64) *array.Array {
 	return y.Slice(array.Every(2), array.From(n/2)).Mean(1)
 }
 
-func benchTutorial(ctx context.Context, out io.Writer, cl *futures.Client, runs int, check bool, opts []array.Option) error {
-	const n, seed = 10000, 42
+func benchTutorial(ctx context.Context, out io.Writer, cl *futures.Client, n, chunk, runs int, check bool, opts []array.Option) error {
+	const seed = 42
 	var z *array.Dense
 	for r := 1; r <= runs; r++ {
 		start := time.Now()
-		d, err := tutorialExpr(n, 1000, seed).Compute(ctx, cl, opts...)
+		d, err := tutorialExpr(n, chunk, seed).Compute(ctx, cl, opts...)
 		if err != nil {
 			return err
 		}
@@ -163,16 +171,16 @@ func TutorialReference(n int, seed uint64) []float64 {
 	return z
 }
 
-func benchMatMul(ctx context.Context, out io.Writer, cl *futures.Client, runs int, opts []array.Option) error {
+func benchMatMul(ctx context.Context, out io.Writer, cl *futures.Client, n, chunk, runs int, opts []array.Option) error {
 	for r := 1; r <= runs; r++ {
 		start := time.Now()
-		a := array.Random([]int{4000, 4000}, []int{1000, 1000}, 1)
-		b := array.Random([]int{4000, 4000}, []int{1000, 1000}, 2)
+		a := array.Random([]int{n, n}, []int{chunk, chunk}, 1)
+		b := array.Random([]int{n, n}, []int{chunk, chunk}, 2)
 		d, err := a.MatMul(b).Sum().Compute(ctx, cl, opts...)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "matmul 4000x4000 sum run%d: %.3fs sum=%.6g\n", r, time.Since(start).Seconds(), d.F64[0])
+		fmt.Fprintf(out, "matmul %dx%d sum run%d: %.3fs sum=%.6g\n", n, n, r, time.Since(start).Seconds(), d.F64[0])
 	}
 	return nil
 }
