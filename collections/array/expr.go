@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/gonum"
-
 	"github.com/meshcompute/mesh/futures"
 )
 
@@ -367,7 +364,7 @@ func copyView(dst, src view) {
 }
 
 // matmulSum is Σ args[2k] @ args[2k+1] (2-d blocks). float64 runs on
-// gonum's Dgemm (accumulating into one result); int64 is exact, by loops.
+// dgemmAcc (accumulating into one result); int64 is exact, by loops.
 func matmulSum(args []view) (view, error) {
 	if len(args) == 0 || len(args)%2 != 0 {
 		return view{}, fmt.Errorf("array: matmul of %d blocks", len(args))
@@ -388,7 +385,7 @@ func matmulSum(args []view) (view, error) {
 			continue
 		}
 		if dt == Float64 {
-			gonum.Implementation{}.Dgemm(blas.NoTrans, blas.NoTrans, m, n, k, 1, materialize(a).f, k, materialize(b).f, n, 1, out.f, n)
+			dgemmAcc(m, n, k, materialize(a).f, k, materialize(b).f, n, out.f, n)
 			continue
 		}
 		ai, bi := materialize(a).i, materialize(b).i
