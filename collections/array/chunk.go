@@ -75,6 +75,7 @@ type view struct {
 	off     int
 	shape   []int
 	strides []int
+	own     bool // a temporary of this program: its parent may overwrite it
 }
 
 func size(shape []int) int {
@@ -319,22 +320,22 @@ func copyInto(dst buf, v view) {
 }
 
 // transposeCopy copies a view whose last axis is strided (a transpose) in
-// tiles over its last two axes, so that reads and writes both stay in
-// cache.
+// tiles over its last two axes, so that the lines it reads are used while
+// they are in cache.
 func transposeCopy(dst buf, v view) {
 	nd := len(v.shape)
 	rows, cols := v.shape[nd-2], v.shape[nd-1]
 	rs, cs := v.strides[nd-2], v.strides[nd-1]
 	outer := v.shape[:nd-2]
 	ov := view{off: v.off, shape: append(append([]int(nil), outer...), 1), strides: append(append([]int(nil), v.strides[:nd-2]...), 0)}
-	const tile = 32
+	const tileR, tileC = 16, 512 // as forEachTileRow's
 	base := 0
 	forEachRow(ov.shape, []view{ov}, func(o []int, _ int) {
 		s0 := o[0]
-		for r0 := 0; r0 < rows; r0 += tile {
-			r1 := min(r0+tile, rows)
-			for c0 := 0; c0 < cols; c0 += tile {
-				c1 := min(c0+tile, cols)
+		for r0 := 0; r0 < rows; r0 += tileR {
+			r1 := min(r0+tileR, rows)
+			for c0 := 0; c0 < cols; c0 += tileC {
+				c1 := min(c0+tileC, cols)
 				for r := r0; r < r1; r++ {
 					d := base + r*cols
 					s := s0 + r*rs

@@ -73,10 +73,13 @@ func generate(g *Gen, region []Sl, alloc allocFunc) (view, error) {
 	key := mix64(g.Seed)
 	switch g.Kind {
 	case "random":
+		step := uint64(inner) * golden
 		forEachRow(shape, []view{ov, fv}, func(o []int, n int) {
 			d := out.f[o[0] : o[0]+n]
+			z := key + (uint64(o[1])+1)*golden // uniform(key, o[1]+j*inner), walked
 			for j := range d {
-				d[j] = uniform(key, uint64(o[1]+j*inner))
+				d[j] = float64(mix64(z)>>11) * 0x1p-53
+				z += step
 			}
 		})
 	case "normal":
@@ -147,6 +150,7 @@ func generate(g *Gen, region []Sl, alloc allocFunc) (view, error) {
 	default:
 		return view{}, fmt.Errorf("array: unknown generator %q", g.Kind)
 	}
+	ov.own = alloc == nil
 	return ov, nil
 }
 
