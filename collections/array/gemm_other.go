@@ -8,4 +8,13 @@ func kern6x8acc(k int, a, b, c *float64, ldc int) {
 	panic("array: no 6x8 kernel on this architecture")
 }
 
-const haveKernel = false
+func kern8x16(k int, a, b, c *float64) { panic("array: no 8x16 kernel on this architecture") }
+
+func kern8x16acc(k int, a, b, c *float64, ldc int) {
+	panic("array: no 8x16 kernel on this architecture")
+}
+
+const (
+	haveKernel = false
+	haveAVX512 = false
+)

@@ -1,6 +1,7 @@
 package array
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -28,10 +29,13 @@ func TestDgemmAcc(t *testing.T) {
 		}
 		want := append([]float64(nil), c...)
 		gonum.Implementation{}.Dgemm(blas.NoTrans, blas.NoTrans, m, n, k, 1, a, lda, b, ldb, 1, want, ldc)
-		dgemmAcc(m, n, k, a, lda, b, ldb, c, ldc)
-		for i := range c {
-			if math.Abs(c[i]-want[i]) > 1e-12*float64(k) {
-				t.Fatalf("%dx%dx%d: element %d: %v, want %v", m, n, k, i, c[i], want[i])
+		for _, kern := range []*tileKernel{gemmKernel(true), gemmKernel(false)} {
+			got := append([]float64(nil), c...)
+			dgemmWith(kern, m, n, k, a, lda, b, ldb, got, ldc)
+			for i := range got {
+				if math.Abs(got[i]-want[i]) > 1e-12*float64(k) {
+					t.Fatalf("%dx%dx%d, kernel %+v: element %d: %v, want %v", m, n, k, kern, i, got[i], want[i])
+				}
 			}
 		}
 	}
@@ -46,12 +50,18 @@ func BenchmarkMatMulBlock(b *testing.B) {
 		x[i] = RandomValue(1, i)
 	}
 	c := make([]float64, n*n)
-	b.Run("dgemmAcc", func(b *testing.B) {
-		for b.Loop() {
-			dgemmAcc(n, n, n, x, n, x, n, c, n)
+	for _, avx512 := range []bool{true, false} {
+		kern := gemmKernel(avx512)
+		if kern == nil {
+			continue
 		}
-		b.ReportMetric(2*n*n*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
-	})
+		b.Run(fmt.Sprintf("tile%dx%d", kern.mr, kern.nr), func(b *testing.B) {
+			for b.Loop() {
+				dgemmWith(kern, n, n, n, x, n, x, n, c, n)
+			}
+			b.ReportMetric(2*n*n*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+		})
+	}
 	b.Run("gonum", func(b *testing.B) {
 		for b.Loop() {
 			gonum.Implementation{}.Dgemm(blas.NoTrans, blas.NoTrans, n, n, n, 1, x, n, x, n, 1, c, n)
