@@ -457,3 +457,33 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+// 0-d arrays through the operations that take them.
+func TestZeroD(t *testing.T) {
+	c, ctx := client(t), testCtx(t)
+	s := Full([]int{}, []int{}, 2.5)
+	for _, tc := range []struct {
+		name string
+		a    *Array
+		want float64
+		dt   DType
+	}{
+		{"sum", s.Sum(), 2.5, Float64},
+		{"mean", s.Mean(), 2.5, Float64},
+		{"argmax", s.Argmax(), 0, Int64},
+		{"var", s.Var(), 0, Float64},
+		{"slice", s.Slice(), 2.5, Float64},
+		{"transpose", s.T(), 2.5, Float64},
+		{"gt", s.Gt(2), 1, Bool},
+		{"stack", Stack([]*Array{s, s.Neg()}, 0).Sum(), 0, Float64},
+		{"rechunk", s.Rechunk(), 2.5, Float64},
+	} {
+		d, err := tc.a.Compute(ctx, c)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if d.DType != tc.dt || len(d.Shape) != 0 || d.Float64At() != tc.want {
+			t.Errorf("%s: %v %v %v, want %v %v", tc.name, d.DType, d.Shape, d.Float64At(), tc.dt, tc.want)
+		}
+	}
+}
