@@ -307,8 +307,6 @@ func operand(v any) (*Array, error) {
 			return nil, fmt.Errorf("array: nil *Array operand")
 		}
 		return x, x.err
-	case Array:
-		return &x, x.err
 	}
 	return scalar(v)
 }
