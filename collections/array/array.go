@@ -33,6 +33,7 @@ const (
 	kMatMul
 	kRechunk
 	kConcat
+	kSqueeze
 )
 
 // node is one step of a plan.
@@ -653,6 +654,35 @@ func ceilDiv(a, b int) int {
 		q++
 	}
 	return q
+}
+
+// Index selects element i of axis (negative: from the end) and drops the
+// axis, as numpy's a[..., i, ...].
+func (a *Array) Index(axis, i int) *Array {
+	if a.err != nil {
+		return a
+	}
+	nd := len(a.n.shape)
+	ax, err := normAxis(axis, nd, "Index")
+	if err != nil {
+		return &Array{err: fmt.Errorf("array: %w", err)}
+	}
+	n := a.n.shape[ax]
+	if i < -n || i >= n {
+		return errArray("Index %d of axis %d with %d elements: give -%d..%d", i, ax, n, n, n-1)
+	}
+	if i < 0 {
+		i += n
+	}
+	ranges := make([]Range, nd)
+	for k := range ranges {
+		ranges[k] = All()
+	}
+	ranges[ax] = R(i, i+1)
+	s := a.Slice(ranges...)
+	shape := slices.Delete(slices.Clone(s.n.shape), ax, ax+1)
+	chunks := slices.Delete(slices.Clone(s.n.chunks), ax, ax+1)
+	return &Array{n: &node{kind: kSqueeze, dt: s.n.dt, shape: shape, chunks: chunks, in: []*node{s.n}, axes: []int{ax}}}
 }
 
 // Rechunk gives the array new chunk sizes (one per axis, -1: whole axis).

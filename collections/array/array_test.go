@@ -363,3 +363,61 @@ func TestReductions(t *testing.T) {
 		check(t, "empty reduction", d, tc.want, 0)
 	}
 }
+
+// Reductions over many blocks: trees of several levels (34 partials ->
+// 5 -> 1 combine tasks).
+func TestDeepTreeReductions(t *testing.T) {
+	c, ctx := client(t), testCtx(t)
+	a, r := arr(Float64, []int{100, 3}, []int{3, 2}, 4)
+	a = a.Mul(Arange(0, 100, 1, 7).Rechunk(-1).Sub(37.5).Pow(2).Reduce("sum", true, 0).Div(1e5).Add(1)) // values of different sizes
+	rr := refElem(t, Float64, func(x ...float64) float64 {
+		s := 0.0
+		for i := range 100 {
+			s += (float64(i) - 37.5) * (float64(i) - 37.5)
+		}
+		return x[0] * (s/1e5 + 1)
+	}, r)
+	for _, op := range []string{"sum", "mean", "var", "std", "min", "max", "argmin", "argmax"} {
+		d, err := a.Reduce(op, false, 0, 0).Compute(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := refReduce(rr, resultType(op, Float64), []int{0}, false, func(v []float64, p []int) float64 {
+			n := float64(len(v))
+			s, m := 0.0, 0.0
+			for _, x := range v {
+				s += x
+			}
+			m = s / n
+			q := 0.0
+			for _, x := range v {
+				q += (x - m) * (x - m)
+			}
+			best := 0
+			for k := range v {
+				if (op == "argmin" && v[k] < v[best]) || (op == "argmax" && v[k] > v[best]) {
+					best = k
+				}
+			}
+			switch op {
+			case "sum":
+				return s
+			case "mean":
+				return m
+			case "var":
+				return q / n
+			case "std":
+				return math.Sqrt(q / n)
+			case "min":
+				return slices.Min(v)
+			case "max":
+				return slices.Max(v)
+			}
+			return float64(p[best])
+		})
+		check(t, "deep "+op, d, want, 1e-12)
+	}
+	if n, _ := a.Sum(0).TaskCount(WithoutFusion()); n < 34+5+1 {
+		t.Fatalf("a reduction over 34 blocks has %d tasks", n)
+	}
+}

@@ -176,7 +176,7 @@ func eachIndex(grid []int, f func(idx []int) error) error {
 // fusable kinds are inlined into the one program that reads a block.
 func fusable(k kind) bool {
 	switch k {
-	case kGen, kElem, kTranspose, kSlice, kExpand, kRechunk, kConcat:
+	case kGen, kElem, kTranspose, kSlice, kExpand, kRechunk, kConcat, kSqueeze:
 		return true
 	}
 	return false
@@ -377,6 +377,13 @@ func (b *builder) expr(n *node, idx []int) (*Expr, error) {
 			return nil, err
 		}
 		return &Expr{Op: "expand", Axes: []int{ax}, Args: []*Expr{a}}, nil
+	case kSqueeze:
+		ax := n.axes[0]
+		a, err := b.input(n.in[0], slices.Insert(slices.Clone(idx), ax, 0))
+		if err != nil {
+			return nil, err
+		}
+		return &Expr{Op: "squeeze", Axes: []int{ax}, Args: []*Expr{a}}, nil
 	case kConcat:
 		ax := n.axes[0]
 		i := idx[ax]

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -62,6 +63,32 @@ func TestSliceTransposeRechunk(t *testing.T) {
 			whole.v[k] = RandomValue(3, k)
 		}
 		check(t, "slice of Random "+tc.name, g, whole.slice(want), 0)
+	}
+	for _, tc := range []struct{ axis, i int }{{0, 0}, {0, 6}, {1, -1}, {2, 3}, {-1, -6}} {
+		d, err := a.Index(tc.axis, tc.i).Compute(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ax := (tc.axis + 3) % 3
+		sl := []Sl{{0, 1, 7}, {0, 1, 5}, {0, 1, 6}}
+		i := tc.i
+		if i < 0 {
+			i += r.shape[ax]
+		}
+		sl[ax] = Sl{i, 1, 1}
+		want := r.slice(sl)
+		want.shape = slices.Delete(slices.Clone(want.shape), ax, ax+1)
+		check(t, "index", d, want, 0)
+	}
+	// an index of an expression (fused, pushed into the generator)
+	d, err := Random([]int{7, 5}, []int{3, 2}, 4).Mul(2).Index(0, 5).Compute(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j := range 5 {
+		if d.F64[j] != 2*RandomValue(4, 5*5+j) {
+			t.Fatalf("Random(7x5)*2 [5]: %v", d.F64)
+		}
 	}
 	for _, perm := range [][]int{nil, {0, 1, 2}, {1, 0, 2}, {2, 0, 1}, {-1, 0, 1}} {
 		d, err := a.Transpose(perm...).Compute(ctx, c)
@@ -433,6 +460,8 @@ func TestBadInput(t *testing.T) {
 		{"min of empty", Zeros([]int{0}, []int{1}).Min(), "no identity"},
 		{"slice step 0", x.Slice(Every(0)), "step must not be 0"},
 		{"too many ranges", x.Slice(All(), All(), All()), "at most one range per axis"},
+		{"index out of range", x.Index(0, 4), "give -4..3"},
+		{"index axis", x.Index(2, 0), "axis 2 out of range"},
 		{"matmul inner", x.MatMul(x), "inner dimensions 3 and 4 differ"},
 		{"matmul 1-d", x.MatMul(Ones([]int{3}, []int{1})), "must be 2-d"},
 		{"transpose", x.Transpose(0, 0), "not a permutation"},
