@@ -903,8 +903,9 @@ func (a *Array) MatMul(b *Array) *Array {
 	return &Array{n: &node{kind: kMatMul, dt: dt, shape: []int{a.n.shape[0], b.n.shape[1]}, chunks: [][]int{a.n.chunks[0], bn.chunks[1]}, in: []*node{a.n, bn}}}
 }
 
-// Dot is MatMul for 2-d arrays, and the inner product (a 0-d array) of two
-// 1-d arrays.
+// Dot is numpy.dot for 1-d and 2-d arrays: MatMul for two matrices, the
+// inner product (0-d) of two vectors, and a matrix-vector product (1-d)
+// as an elementwise product summed by a tree.
 func (a *Array) Dot(b *Array) *Array {
 	if a.err != nil {
 		return a
@@ -915,11 +916,21 @@ func (a *Array) Dot(b *Array) *Array {
 	if b.err != nil {
 		return b
 	}
-	if len(a.n.shape) == 1 && len(b.n.shape) == 1 {
-		if a.n.shape[0] != b.n.shape[0] {
-			return errArray("Dot of vectors of %d and %d elements: lengths must match", a.n.shape[0], b.n.shape[0])
-		}
+	na, nb := len(a.n.shape), len(b.n.shape)
+	if na < 1 || na > 2 || nb < 1 || nb > 2 {
+		return errArray("Dot of %d-d and %d-d arrays: give 1-d or 2-d arrays", na, nb)
+	}
+	ka, kb := a.n.shape[na-1], b.n.shape[0]
+	if ka != kb {
+		return errArray("Dot of %v and %v: inner dimensions %d and %d differ", a.n.shape, b.n.shape, ka, kb)
+	}
+	switch {
+	case na == 1 && nb == 1:
 		return a.Mul(b).Sum()
+	case na == 2 && nb == 1:
+		return a.Mul(b).Sum(1)
+	case na == 1 && nb == 2:
+		return b.T().Mul(a).Sum(1)
 	}
 	return a.MatMul(b)
 }

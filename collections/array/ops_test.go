@@ -220,6 +220,34 @@ func TestMatMulConcatStack(t *testing.T) {
 		t.Errorf("dot %v, want %v", d.F64[0], dot)
 	}
 
+	// matrix-vector products
+	w, rw := arr(Float64, []int{19}, []int{5}, 6)
+	mv := func(m ref, v ref, left bool) ref {
+		if left { // v @ m
+			m = m.transpose([]int{1, 0})
+		}
+		out := ref{dt: Float64, shape: []int{m.shape[0]}, v: make([]float64, m.shape[0])}
+		for i := range m.shape[0] {
+			for q := range m.shape[1] {
+				out.v[i] += m.v[i*m.shape[1]+q] * v.v[q]
+			}
+		}
+		return out
+	}
+	if d, err := a.Dot(w).Compute(ctx, c); err != nil {
+		t.Fatal(err)
+	} else {
+		check(t, "matrix . vector", d, mv(ra, rw, false), 1e-12)
+	}
+	if d, err := w.Dot(b).Compute(ctx, c); err != nil {
+		t.Fatal(err)
+	} else {
+		check(t, "vector . matrix", d, mv(rb, rw, true), 1e-12)
+	}
+	if err := a.Dot(v).Err(); err == nil || !strings.Contains(err.Error(), "inner dimensions 19 and 9 differ") {
+		t.Errorf("Dot of 7x19 and 9: %v", err)
+	}
+
 	// Concatenate and Stack
 	x, rx := arr(Float64, []int{3, 4}, []int{2, 3}, 6)
 	y, ry := arr(Int64, []int{2, 4}, []int{1, 1}, 7)
