@@ -324,6 +324,28 @@ func TestReductions(t *testing.T) {
 			check(t, "bool "+rd.op, d, refReduce(rb, rd.dt(Bool), norm, false, rd.f), 0)
 		}
 	}
+	// any/all of numbers: nonzero is true
+	f, rf := arr(Float64, []int{4, 6}, []int{3, 4}, 2) // holds zeros
+	i, ri := arr(Int64, []int{4, 6}, []int{3, 4}, 5)
+	for _, tc := range []struct {
+		a *Array
+		r ref
+	}{{f, rf}, {i, ri}} {
+		nz := refElem(t, Bool, func(x ...float64) float64 { return b2f(x[0] != 0) }, tc.r)
+		for _, rd := range []red{{"any", same, anyf}, {"all", same, allf}} {
+			for _, axes := range [][]int{nil, {0}, {1}} {
+				d, err := tc.a.Reduce(rd.op, false, 0, axes...).Compute(ctx, c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				norm := axes
+				if norm == nil {
+					norm = []int{0, 1}
+				}
+				check(t, "numbers "+rd.op, d, refReduce(nz, Bool, norm, false, rd.f), 0)
+			}
+		}
+	}
 	nan := FromSlice([]float64{1, 5, math.NaN(), 7, math.NaN()}, []int{5}, []int{2})
 	for _, tc := range []struct {
 		a    *Array

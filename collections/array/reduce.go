@@ -82,8 +82,8 @@ func partial(op string, v view, axes, off, gshape []int) (view, error) {
 	switch op {
 	case "sum", "min", "max", "any", "all", "mean":
 		src := v
-		if op == "sum" || op == "mean" {
-			src = cast(v, pt)
+		if op == "sum" || op == "mean" || op == "any" || op == "all" {
+			src = cast(v, pt) // any/all of numbers: nonzero is true
 		}
 		out := newBuf(pt, m)
 		initAcc(op, out)
