@@ -311,7 +311,8 @@ func TestReductions(t *testing.T) {
 	// bools: any, all, sum; NaN propagates through min and max and argmax
 	// picks the first NaN.
 	b, rb := arr(Bool, []int{4, 5}, []int{3, 2}, 1)
-	for _, rd := range []red{{"any", same, anyf}, {"all", same, allf}, {"sum", i64, sum}, {"max", same, mx}} {
+	for _, rd := range []red{{"any", same, anyf}, {"all", same, allf}, {"sum", i64, sum}, {"max", same, mx}, {"min", same, mn},
+		{"mean", f64, mean}, {"argmax", i64, arg(func(a, b float64) bool { return a > b })}, {"argmin", i64, arg(func(a, b float64) bool { return a < b })}} {
 		for _, axes := range [][]int{nil, {0}, {1}} {
 			d, err := b.Reduce(rd.op, false, 0, axes...).Compute(ctx, c)
 			if err != nil {
