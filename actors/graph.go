@@ -40,6 +40,7 @@ type stask struct {
 	deps       []*stask
 	dependents []*stask
 	worker     string // while processing
+	gen        uint64 // of the run whose value the holders have (Assignment.Gen)
 	holders    []string
 	size       int64
 	failure    *TaskFailure
@@ -117,8 +118,11 @@ type graph struct {
 	seq      uint64
 	replicas int // copies of each result, in all
 	rr       int // round-robin cursor for replica placement
-	validate func(*consensus.TaskSpec) *TaskFailure
-	pending  effects
+	// genBase (the scheduler's term in the high bits) and genSeq number
+	// the runs of tasks: Assignment.Gen.
+	genBase, genSeq uint64
+	validate        func(*consensus.TaskSpec) *TaskFailure
+	pending         effects
 	// missing: scattered values whose every holder is gone, since when.
 	// They wait for a holder to come back (a partition heals, a paused
 	// node resumes) until missingGrace, then err lost.
@@ -145,11 +149,13 @@ type graph struct {
 type orphan struct {
 	holders []string
 	since   time.Time
+	gen     uint64 // the latest generation a holder reported (0: none)
 }
 
 // orphan records a held value the graph does not know.
-func (g *graph) orphan(key, worker string) {
+func (g *graph) orphan(key, worker string, gen uint64) {
 	o := g.orphans[key]
+	o.gen = max(o.gen, gen)
 	if o.since.IsZero() {
 		o.since = g.now()
 	}
@@ -174,6 +180,7 @@ type effects struct {
 	compute map[string][]Assignment // worker -> tasks
 	updates map[string][]TaskUpdate // client -> updates
 	drops   map[string][]string     // worker -> keys to forget
+	gens    map[string][]uint64     // worker -> beside drops, the generation of each (0: any)
 	steals  map[string][]string     // worker -> keys to give up if not started
 	// fafDone: fire-and-forget tasks that finished, whose hold the
 	// replicated graph must drop too.
@@ -191,7 +198,7 @@ func newGraph(replicas int, validate func(*consensus.TaskSpec) *TaskFailure) *gr
 }
 
 func newEffects() effects {
-	return effects{compute: map[string][]Assignment{}, updates: map[string][]TaskUpdate{}, drops: map[string][]string{},
+	return effects{compute: map[string][]Assignment{}, updates: map[string][]TaskUpdate{}, drops: map[string][]string{}, gens: map[string][]uint64{},
 		steals: map[string][]string{}}
 }
 
@@ -404,7 +411,9 @@ func (g *graph) assign(t *stask, w *sworker) {
 	t.state, t.worker, t.stealTo = tsProcessing, w.id, ""
 	w.running[t.spec.Key] = t
 	w.hold(t.spec.Resources, 1)
-	a := Assignment{Spec: t.spec}
+	g.genSeq++
+	t.gen = g.genBase | g.genSeq
+	a := Assignment{Spec: t.spec, Gen: t.gen}
 	// Results a client holds are replicated; intermediates nobody holds
 	// (a reduction's inner levels, a DataFrame's partials) are not: they
 	// live only until their dependants ran, and lineage recomputes them if
@@ -504,9 +513,9 @@ func (g *graph) finished(worker string, results []TaskResult) {
 			if r.Failure == nil {
 				for _, h := range r.Holders {
 					if g.adopting() {
-						g.orphan(r.Key, h)
+						g.orphan(r.Key, h, r.Gen)
 					} else {
-						g.pending.drops[h] = append(g.pending.drops[h], r.Key)
+						g.drop(h, r.Key, r.Gen)
 					}
 				}
 			}
@@ -526,6 +535,7 @@ func (g *graph) finished(worker string, results []TaskResult) {
 						t.holders = append(t.holders, h)
 					}
 				}
+				t.gen = max(t.gen, r.Gen) // a drop of the later run takes the earlier too
 				g.pruneHolders(t)
 				continue
 			case tsQueued:
@@ -556,6 +566,7 @@ func (g *graph) finished(worker string, results []TaskResult) {
 			g.fail(t, r.Failure)
 		default:
 			t.inline = r.Inline
+			t.gen = max(t.gen, r.Gen)
 			g.complete(t, r.Holders, r.Size)
 			t.inline = nil
 		}
@@ -631,11 +642,16 @@ func (g *graph) restore(records map[string]consensus.TaskRecord, holdings []*Hol
 		}
 		for i, k := range h.Keys {
 			t := g.tasks[k]
+			var gen uint64
+			if i < len(h.Gens) {
+				gen = h.Gens[i]
+			}
 			if t == nil {
-				g.orphan(k, h.Worker)
+				g.orphan(k, h.Worker, gen)
 				continue
 			}
 			t.state = tsMemory
+			t.gen = max(t.gen, gen)
 			t.holders = append(t.holders, h.Worker)
 			if i < len(h.Sizes) {
 				t.size = h.Sizes[i]
@@ -778,6 +794,12 @@ func (g *graph) needed(t *stask) bool {
 	return false
 }
 
+// drop tells holder h to forget key's value of generation gen (0: any).
+func (g *graph) drop(h, key string, gen uint64) {
+	g.pending.drops[h] = append(g.pending.drops[h], key)
+	g.pending.gens[h] = append(g.pending.gens[h], gen)
+}
+
 // maybeRelease drops a value nobody needs any more. Its record stays while
 // it has dependents (lineage for recomputation); with none, it is forgotten.
 func (g *graph) maybeRelease(t *stask) {
@@ -785,7 +807,7 @@ func (g *graph) maybeRelease(t *stask) {
 		return
 	}
 	for _, h := range t.holders {
-		g.pending.drops[h] = append(g.pending.drops[h], t.spec.Key)
+		g.drop(h, t.spec.Key, t.gen)
 	}
 	t.holders = nil
 	t.state = tsReleased
@@ -996,6 +1018,31 @@ func (g *graph) lost(t *stask) {
 	}
 }
 
+// valuesMissing forgets holders a client found without key's value; a
+// value with no holder left is computed again (or, scattered, waits for a
+// holder and then errs).
+func (g *graph) valuesMissing(keys []string, holders [][]string) {
+	for i, k := range keys {
+		t := g.tasks[k]
+		if t == nil || t.state != tsMemory || i >= len(holders) {
+			continue
+		}
+		before := len(t.holders)
+		t.holders = slices.DeleteFunc(t.holders, func(h string) bool { return slices.Contains(holders[i], h) })
+		if len(t.holders) == before {
+			continue
+		}
+		for _, h := range holders[i] {
+			if g.workers[h] != nil {
+				g.drop(h, k, t.gen) // whatever is left of it there
+			}
+		}
+		if len(t.holders) == 0 {
+			g.lost(t)
+		}
+	}
+}
+
 // expireMissing errs the scattered values that found no holder within
 // missingGrace, and their dependants.
 func (g *graph) expireMissing(now time.Time) {
@@ -1006,7 +1053,7 @@ func (g *graph) expireMissing(now time.Time) {
 		delete(g.orphans, k)
 		if g.tasks[k] == nil {
 			for _, h := range o.holders {
-				g.pending.drops[h] = append(g.pending.drops[h], k)
+				g.drop(h, k, o.gen)
 			}
 		}
 	}
@@ -1038,10 +1085,21 @@ func (g *graph) holdings(h *Holdings) {
 	}
 	for i, k := range h.Keys {
 		t := g.tasks[k]
+		var gen uint64
+		if i < len(h.Gens) {
+			gen = h.Gens[i]
+		}
 		if t == nil {
-			g.orphan(k, h.Worker)
+			// Unknown: a value whose registration is on its way (a
+			// scatter), or one released since the worker listed it. Kept
+			// as an orphan for missingGrace (a registration adopts it),
+			// then dropped. A stale orphan adopted by a resubmitted task
+			// heals: a fetch that finds no value tells the scheduler
+			// (ValuesMissing), which computes it again.
+			g.orphan(k, h.Worker, gen)
 			continue
 		}
+		t.gen = max(t.gen, gen)
 		size := int64(0)
 		if i < len(h.Sizes) {
 			size = h.Sizes[i]

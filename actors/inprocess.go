@@ -113,13 +113,17 @@ func (n *Node) localNode(h string) *Node {
 // storeLocal puts replicas into the store of in-process node t, sharing
 // the bytes (as StoreValues would store a received copy); false if t
 // cannot be reached that way or its store failed.
-func (n *Node) storeLocal(t string, keys []string, values [][]byte) bool {
+func (n *Node) storeLocal(t string, keys []string, values [][]byte, gens []uint64) bool {
 	tn := n.localNode(t)
 	if tn == nil {
 		return false
 	}
 	for i, k := range keys {
-		if err := tn.store.Put(k, values[i]); err != nil {
+		var gen uint64
+		if i < len(gens) {
+			gen = gens[i]
+		}
+		if err := tn.putValue(k, values[i], gen); err != nil {
 			var se *store.SpillError
 			if !errors.As(err, &se) {
 				n.log.Warn("replicate failed", "to", t, "key", k, "err", err)

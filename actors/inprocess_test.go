@@ -44,7 +44,7 @@ func TestInProcessValuesAndReplicas(t *testing.T) {
 	if err != nil || unsafe.SliceData(got) != unsafe.SliceData(v) {
 		t.Fatalf("input from an in-process holder: %v (shared: %v)", err, err == nil && unsafe.SliceData(got) == unsafe.SliceData(v))
 	}
-	if ok := a.replicate(ctx, []string{b.self}, []string{"r"}, [][]byte{v}); len(ok) != 1 {
+	if ok := a.replicate(ctx, []string{b.self}, []string{"r"}, [][]byte{v}, nil); len(ok) != 1 {
 		t.Fatalf("replicate to an in-process node: %v", ok)
 	}
 	if r, err := b.store.Get("r"); err != nil || unsafe.SliceData(r) != unsafe.SliceData(v) {

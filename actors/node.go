@@ -121,7 +121,12 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	store  *store.Store
+	store *store.Store
+	// gens: the generation (Assignment.Gen) of held values that have one;
+	// a drop of an earlier generation leaves a value alone (putValue,
+	// dropValues).
+	gensMu sync.Mutex
+	gens   map[string]uint64
 	taskCh chan Assignment
 	doneCh chan finishedTask
 	// assigned: tasks given to this worker and not yet reported, true once

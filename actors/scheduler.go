@@ -61,8 +61,12 @@ type (
 )
 
 func newScheduler(n *Node, term uint64) *scheduler {
-	return &scheduler{n: n, term: term, since: time.Now(), g: newGraph(n.cfg.Replicas, validateSpec), logCh: make(chan consensus.Command, 1<<14),
+	s := &scheduler{n: n, term: term, since: time.Now(), g: newGraph(n.cfg.Replicas, validateSpec), logCh: make(chan consensus.Command, 1<<14),
 		clients: map[string]time.Time{}, expired: map[string]time.Time{}}
+	// Runs of tasks are numbered after the term: a later leader's runs
+	// come after an earlier one's.
+	s.g.genBase = term << 40
+	return s
 }
 
 // validateSpec refuses at submit what can never run: an unknown function or
@@ -137,7 +141,7 @@ func (s *scheduler) Receive(ctx actor.Context) {
 		}
 		s.stash = nil
 		s.flush()
-	case *SubmitTasks, *TasksFinished, *ReleaseKeys, *StealReply:
+	case *SubmitTasks, *TasksFinished, *ReleaseKeys, *StealReply, *ValuesMissing:
 		if s.recovering {
 			s.stash = append(s.stash, stashed{msg: m, sender: ctx.Sender()})
 			return
@@ -184,6 +188,11 @@ func (s *scheduler) handle(msg any, sender *actor.PID) {
 		s.g.stolen(m.Worker, m.Gave, m.Kept)
 	case *holdingsArrived:
 		s.g.holdings(m.h)
+	case *ValuesMissing:
+		s.g.valuesMissing(m.Keys, m.Holders)
+		if sender != nil {
+			s.n.sys.Root.Send(sender, &ReleaseAck{})
+		}
 	case *ReleaseKeys:
 		s.touch(m.Client)
 		s.g.unpin(m.Client)
@@ -399,7 +408,7 @@ func (s *scheduler) flush() {
 		s.n.sys.Root.Send(actor.NewPID(v, WorkerID), &StealRequest{Keys: keys})
 	}
 	for h, keys := range e.drops {
-		s.n.sys.Root.Send(actor.NewPID(h, StoreID), &DropValues{Keys: keys, Term: s.term})
+		s.n.sys.Root.Send(actor.NewPID(h, StoreID), &DropValues{Keys: keys, Term: s.term, Gens: e.gens[h]})
 	}
 	if len(e.fafDone) > 0 {
 		s.log(consensus.Command{Op: consensus.OpRelease, Client: FireAndForgetClient, Keys: e.fafDone})

@@ -113,6 +113,10 @@ type Assignment struct {
 	Spec     consensus.TaskSpec  `msgpack:"s"`
 	Deps     map[string][]string `msgpack:"d,omitempty"` // key -> holders
 	Replicas []string            `msgpack:"r,omitempty"` // where to copy the result
+	// Gen identifies this run of the task (the scheduler's term and a
+	// sequence): its value is stored with it, and a drop of an earlier
+	// run's value (DropValues.Gens) leaves it alone.
+	Gen uint64 `msgpack:"g,omitempty"`
 }
 
 // Compute gives a worker tasks to run.
@@ -134,6 +138,8 @@ type TaskResult struct {
 	// Inline carries a small value (at most InlineMax bytes) so that the
 	// client that wants it needs no fetch.
 	Inline []byte `msgpack:"v,omitempty"`
+	// Gen is the Assignment's Gen.
+	Gen uint64 `msgpack:"g,omitempty"`
 }
 
 // InlineMax is the largest value that travels inline with its completion.
@@ -174,6 +180,9 @@ type StoreValues struct {
 	// Replicas asks the receiving store to copy the values on to these
 	// nodes before it answers (used by Scatter).
 	Replicas []string `msgpack:"r,omitempty"`
+	// Gens: the generation of each value (Assignment.Gen; absent or 0 for
+	// scattered data).
+	Gens []uint64 `msgpack:"g,omitempty"`
 }
 
 // SizeHint: the values, keys and a little more.
@@ -197,6 +206,11 @@ type DropValues struct {
 	// knows a later term ignores it (a leader paused past an election
 	// drops values by its stale graph before it learns it was deposed).
 	Term uint64 `msgpack:"t,omitempty"`
+	// Gens, beside Keys: the generation of the value to drop (0: whatever
+	// is stored). A store holding a later generation of the key — the task
+	// ran again after it was released, and its new value reached the store
+	// before this drop did — keeps it.
+	Gens []uint64 `msgpack:"g,omitempty"`
 }
 
 // HoldingsRequest asks a worker what it holds and runs: a new leader's
@@ -209,6 +223,18 @@ type Holdings struct {
 	Keys    []string `msgpack:"k"`
 	Sizes   []int64  `msgpack:"s"`
 	Running []string `msgpack:"r"`
+	// Gens beside Keys: each value's generation (0: none).
+	Gens []uint64 `msgpack:"g,omitempty"`
+}
+
+// ValuesMissing tells the scheduler that holders it named for keys
+// answered a client's fetch without them (Holders beside Keys): a value
+// can be gone from a holder the scheduler still counts (a stale report of
+// what a worker held). The scheduler forgets those holders and, when none
+// is left, computes the value again from its lineage.
+type ValuesMissing struct {
+	Keys    []string   `msgpack:"k"`
+	Holders [][]string `msgpack:"h"`
 }
 
 // StealRequest asks a worker to give up tasks it has not started: the
@@ -232,6 +258,7 @@ func init() {
 	mesh.RegisterMessage[SubmitAck]("mesh.SubmitAck")
 	mesh.RegisterMessage[TaskUpdates]("mesh.TaskUpdates")
 	mesh.RegisterMessage[ReleaseKeys]("mesh.ReleaseKeys")
+	mesh.RegisterMessage[ValuesMissing]("mesh.ValuesMissing")
 	mesh.RegisterMessage[ReleaseAck]("mesh.ReleaseAck")
 	mesh.RegisterMessage[Compute]("mesh.Compute")
 	mesh.RegisterMessage[TasksFinished]("mesh.TasksFinished")

@@ -29,6 +29,51 @@ type finishedTask struct {
 	replicas []string
 }
 
+// putValue stores a value of generation gen (0: none). The generation is
+// recorded first: a drop of an earlier run of the key that arrives while
+// the value is being stored must not take it.
+func (n *Node) putValue(key string, v []byte, gen uint64) error {
+	if gen != 0 {
+		n.gensMu.Lock()
+		if n.gens == nil {
+			n.gens = map[string]uint64{}
+		}
+		n.gens[key] = max(n.gens[key], gen)
+		n.gensMu.Unlock()
+	}
+	return n.store.Put(key, v)
+}
+
+// dropValues forgets keys, except those holding a later generation than
+// the drop's (gens beside keys; 0 or absent: any generation). A value
+// stored again by a new run of a released task can reach the store before
+// the drop of the old run does: the drop and the new value come from
+// different senders (the scheduler; the worker itself or a replica's
+// source), in either order.
+func (n *Node) dropValues(keys []string, gens []uint64) {
+	drop := keys
+	n.gensMu.Lock()
+	if len(n.gens) > 0 {
+		drop = make([]string, 0, len(keys))
+		for i, k := range keys {
+			var g uint64
+			if i < len(gens) {
+				g = gens[i]
+			}
+			if held, ok := n.gens[k]; ok && g != 0 && held > g {
+				continue
+			}
+			delete(n.gens, k)
+			drop = append(drop, k)
+		}
+	}
+	n.gensMu.Unlock()
+	if kept := len(keys) - len(drop); kept > 0 {
+		n.log.Debug("kept values of a later run than their drop", "count", kept)
+	}
+	n.store.Delete(drop...)
+}
+
 // workerActor ("node/worker") receives Compute batches and queues them for
 // the pool.
 type workerActor struct{ n *Node }
@@ -38,16 +83,20 @@ func (a *workerActor) Receive(ctx actor.Context) {
 	case *HoldingsRequest:
 		keys := a.n.store.Keys()
 		sizes := make([]int64, len(keys))
+		gens := make([]uint64, len(keys))
+		a.n.gensMu.Lock()
 		for i, k := range keys {
 			sizes[i], _ = a.n.store.Size(k)
+			gens[i] = a.n.gens[k]
 		}
+		a.n.gensMu.Unlock()
 		a.n.assignedMu.Lock()
 		running := make([]string, 0, len(a.n.assigned))
 		for k := range a.n.assigned {
 			running = append(running, k)
 		}
 		a.n.assignedMu.Unlock()
-		ctx.Respond(&Holdings{Worker: a.n.self, Keys: keys, Sizes: sizes, Running: running})
+		ctx.Respond(&Holdings{Worker: a.n.self, Keys: keys, Sizes: sizes, Running: running, Gens: gens})
 	case *Compute:
 		a.n.assignedMu.Lock()
 		for _, t := range m.Tasks {
@@ -99,7 +148,11 @@ func (a *storeActor) Receive(ctx actor.Context) {
 		ctx.Respond(reply)
 	case *StoreValues:
 		for i, k := range m.Keys {
-			if err := a.n.store.Put(k, m.Values[i]); err != nil {
+			var gen uint64
+			if i < len(m.Gens) {
+				gen = m.Gens[i]
+			}
+			if err := a.n.putValue(k, m.Values[i], gen); err != nil {
 				var se *store.SpillError
 				if !errors.As(err, &se) {
 					ctx.Respond(&ErrorReply{Code: CodeFailed, Message: fmt.Sprintf("node %s: store %s: %v", a.n.self, k, err)})
@@ -113,7 +166,7 @@ func (a *storeActor) Receive(ctx actor.Context) {
 		}
 		sender := ctx.Sender()
 		a.n.spawn(func(c context.Context) {
-			holders := append([]string{a.n.self}, a.n.replicate(c, m.Replicas, m.Keys, m.Values)...)
+			holders := append([]string{a.n.self}, a.n.replicate(c, m.Replicas, m.Keys, m.Values, m.Gens)...)
 			a.n.sys.Root.Send(sender, &StoreAck{Holders: holders})
 		})
 	case *DropValues:
@@ -124,13 +177,13 @@ func (a *storeActor) Receive(ctx actor.Context) {
 		if a.n.log.Enabled(context.Background(), slog.LevelDebug) {
 			a.n.log.Debug("dropping values", "count", len(m.Keys), "keys", m.Keys[:min(len(m.Keys), 8)], "term", m.Term)
 		}
-		a.n.store.Delete(m.Keys...)
+		a.n.dropValues(m.Keys, m.Gens)
 	}
 }
 
 // replicate copies values to each target and returns the targets that
 // acknowledged.
-func (n *Node) replicate(ctx context.Context, targets []string, keys []string, values [][]byte) []string {
+func (n *Node) replicate(ctx context.Context, targets []string, keys []string, values [][]byte, gens []uint64) []string {
 	var mu sync.Mutex
 	var ok []string
 	var wg sync.WaitGroup
@@ -139,7 +192,7 @@ func (n *Node) replicate(ctx context.Context, targets []string, keys []string, v
 		if err != nil || t == n.self {
 			continue
 		}
-		if n.storeLocal(t, keys, values) {
+		if n.storeLocal(t, keys, values, gens) {
 			mu.Lock()
 			ok = append(ok, t)
 			mu.Unlock()
@@ -148,7 +201,7 @@ func (n *Node) replicate(ctx context.Context, targets []string, keys []string, v
 		wg.Go(func() {
 			c, cancel := context.WithTimeout(ctx, fetchTimeout)
 			defer cancel()
-			if _, err := replyAs[StoreAck](n.remote.Request(c, n.remote.PID(p, StoreID), &StoreValues{Keys: keys, Values: values})); err != nil {
+			if _, err := replyAs[StoreAck](n.remote.Request(c, n.remote.PID(p, StoreID), &StoreValues{Keys: keys, Values: values, Gens: gens})); err != nil {
 				n.log.Warn("replicate failed", "to", t, "keys", len(keys), "err", err)
 				return
 			}
@@ -244,7 +297,7 @@ func (n *Node) runTask(ctx context.Context, a Assignment) finishedTask {
 			return fail(FailError, fmt.Sprintf("%s: %v", spec.Key, err), "")
 		}
 	}
-	if err := n.store.Put(spec.Key, out); err != nil {
+	if err := n.putValue(spec.Key, out, a.Gen); err != nil {
 		var se *store.SpillError
 		if !errors.As(err, &se) {
 			return fail(FailError, fmt.Sprintf("%s: store the result on %s: %v", spec.Key, n.self, err), "")
@@ -252,6 +305,7 @@ func (n *Node) runTask(ctx context.Context, a Assignment) finishedTask {
 	}
 	res.Size = int64(len(out))
 	res.Holders = []string{n.self}
+	res.Gen = a.Gen
 	if len(out) <= InlineMax {
 		res.Inline = out
 	}
@@ -332,6 +386,7 @@ func (n *Node) replicateBatch(ctx context.Context, batch []finishedTask) {
 	type group struct {
 		keys   []string
 		values [][]byte
+		gens   []uint64
 		idx    []int
 	}
 	groups := map[string]*group{}
@@ -347,6 +402,7 @@ func (n *Node) replicateBatch(ctx context.Context, batch []finishedTask) {
 			}
 			g.keys = append(g.keys, f.result.Key)
 			g.values = append(g.values, f.value)
+			g.gens = append(g.gens, f.result.Gen)
 			g.idx = append(g.idx, i)
 		}
 	}
@@ -357,7 +413,7 @@ func (n *Node) replicateBatch(ctx context.Context, batch []finishedTask) {
 	var wg sync.WaitGroup
 	for target, g := range groups {
 		wg.Go(func() {
-			if ok := n.replicate(ctx, []string{target}, g.keys, g.values); len(ok) == 1 {
+			if ok := n.replicate(ctx, []string{target}, g.keys, g.values, g.gens); len(ok) == 1 {
 				mu.Lock()
 				for _, i := range g.idx {
 					if !slices.Contains(batch[i].result.Holders, target) {

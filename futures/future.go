@@ -116,6 +116,9 @@ func (c *Client) fetch(ctx context.Context, where map[string][]string) (map[stri
 	out := make(map[string][]byte, len(where))
 	pending := where
 	tried := map[string]int{}
+	// missing: holders that answered without the key (not merely
+	// unreachable), told to the scheduler once every holder was tried.
+	missing := map[string][]string{}
 	for len(pending) > 0 {
 		byHolder := map[string][]string{}
 		var exhausted []string
@@ -128,7 +131,7 @@ func (c *Client) fetch(ctx context.Context, where map[string][]string) (map[stri
 			}
 		}
 		next := map[string][]string{}
-		var mu sync.Mutex // out, next
+		var mu sync.Mutex // out, next, missing
 		var wg sync.WaitGroup
 		for h, keys := range byHolder {
 			if vals, ok := c.inproc.Values(h, keys); ok {
@@ -136,6 +139,7 @@ func (c *Client) fetch(ctx context.Context, where map[string][]string) (map[stri
 				for i, k := range keys {
 					if vals[i] == nil {
 						next[k] = pending[k]
+						missing[k] = append(missing[k], h)
 						continue
 					}
 					out[k] = vals[i]
@@ -143,16 +147,22 @@ func (c *Client) fetch(ctx context.Context, where map[string][]string) (map[stri
 				continue
 			}
 			wg.Go(func() {
-				got, failed := c.fetchFrom(ctx, h, keys)
+				got, failed, lacked := c.fetchFrom(ctx, h, keys)
 				mu.Lock()
 				defer mu.Unlock()
 				maps.Copy(out, got)
 				for _, k := range failed {
 					next[k] = pending[k]
 				}
+				for _, k := range lacked {
+					missing[k] = append(missing[k], h)
+				}
 			})
 		}
 		wg.Wait()
+		if len(exhausted) > 0 {
+			c.reportMissing(ctx, exhausted, missing)
+		}
 		for _, k := range exhausted {
 			holders, err := c.newHolders(ctx, k, pending[k])
 			if err != nil {
@@ -170,13 +180,36 @@ func (c *Client) fetch(ctx context.Context, where map[string][]string) (map[stri
 // sizes their holders reported).
 const fetchBatchBytes = 16 << 20
 
+// reportMissing tells the scheduler which holders of the exhausted keys
+// answered without them, so that it stops counting them and computes the
+// values again if no copy is left; the keys' records are cleared.
+func (c *Client) reportMissing(ctx context.Context, exhausted []string, missing map[string][]string) {
+	msg := &actors.ValuesMissing{}
+	for _, k := range exhausted {
+		if hs := missing[k]; len(hs) > 0 {
+			msg.Keys = append(msg.Keys, k)
+			msg.Holders = append(msg.Holders, hs)
+			delete(missing, k)
+		}
+	}
+	if len(msg.Keys) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := c.toScheduler(rctx, msg); err != nil {
+		c.log.Debug("could not report missing values", "keys", len(msg.Keys), "err", err)
+	}
+}
+
 // fetchFrom asks holder h for keys, in batches, and returns the values it
-// gave and the keys it did not (missing, or the holder did not answer).
-func (c *Client) fetchFrom(ctx context.Context, h string, keys []string) (map[string][]byte, []string) {
-	got := make(map[string][]byte, len(keys))
+// gave, the keys it did not (missing, or the holder did not answer), and
+// of those the keys it answered without (lacked).
+func (c *Client) fetchFrom(ctx context.Context, h string, keys []string) (got map[string][]byte, failed, lacked []string) {
+	got = make(map[string][]byte, len(keys))
 	p, err := peer.Decode(h)
 	if err != nil {
-		return got, keys
+		return got, keys, nil
 	}
 	c.mu.Lock()
 	sizes := make([]int64, len(keys))
@@ -186,7 +219,6 @@ func (c *Client) fetchFrom(ctx context.Context, h string, keys []string) (map[st
 		}
 	}
 	c.mu.Unlock()
-	var failed []string
 	for start := 0; start < len(keys); {
 		end, bytes := start, int64(0)
 		for end < len(keys) && (end == start || bytes+sizes[end] <= fetchBatchBytes) {
@@ -219,12 +251,13 @@ func (c *Client) fetchFrom(ctx context.Context, h string, keys []string) (map[st
 		for i, k := range batch {
 			if i >= len(reply.Values) || reply.Values[i] == nil {
 				failed = append(failed, k)
+				lacked = append(lacked, k)
 				continue
 			}
 			got[k] = reply.Values[i]
 		}
 	}
-	return got, failed
+	return got, failed, lacked
 }
 
 // newHolders waits until the client learns holders of key other than old,
@@ -896,13 +929,18 @@ func (c *Client) Wait(ctx context.Context, fs []*Future, when ReturnWhen) (done,
 func (c *Client) Scatter(ctx context.Context, values []any) ([]*Future, error) {
 	keys := make([]string, len(values))
 	enc := make([][]byte, len(values))
+	// Keys are the values' hashes (equal values of one call are one key)
+	// and the call's own number: scattering the same values again right
+	// after releasing them must not give the old keys, whose drops may
+	// still be on their way to the stores and would take the new copies.
+	call := uniquePrefix + "-" + strconv.FormatUint(uniqueSeq.Add(1), 36)
 	for i, v := range values {
 		b, err := msgpack.Marshal(v)
 		if err != nil {
 			return nil, fmt.Errorf("scatter element %d (%T): %w", i, v, err)
 		}
 		sum := sha256.Sum256(b)
-		keys[i], enc[i] = "scatter-"+hex.EncodeToString(sum[:16]), b
+		keys[i], enc[i] = "scatter-"+hex.EncodeToString(sum[:12])+"-"+call, b
 	}
 	c.mu.Lock()
 	members := c.members
