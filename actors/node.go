@@ -121,9 +121,10 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	store  *store.Store
-	taskCh chan Assignment
-	doneCh chan finishedTask
+	store   *store.Store
+	metrics *Metrics
+	taskCh  chan Assignment
+	doneCh  chan finishedTask
 	// assigned: tasks given to this worker and not yet reported, true once
 	// started; stolen: tasks given up before they started (how many
 	// queued copies to skip).
@@ -167,6 +168,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, host: host, self: host.ID().String(), stopped: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.metrics = newMetrics(n)
 	defer func() {
 		if err != nil {
 			n.Close()

@@ -41,6 +41,8 @@ type scheduler struct {
 	clients    map[string]time.Time
 	expired    map[string]time.Time
 	lastExpiry time.Time
+
+	countCost time.Duration // how long the last countTasks took
 }
 
 // maxTasksPerEntry bounds the task specs batched into one Raft entry.
@@ -93,8 +95,10 @@ func (s *scheduler) Receive(ctx actor.Context) {
 		if s.cancel != nil {
 			s.cancel()
 		}
+		s.forgetTaskCounts()
 		s.n.log.Info("scheduler stopping: leadership lost", "term", s.term)
 	case *schedTick:
+		start := time.Now()
 		s.syncWorkers()
 		if !s.recovering {
 			s.expireClients(time.Now())
@@ -102,6 +106,10 @@ func (s *scheduler) Receive(ctx actor.Context) {
 			s.askJoined(ctx)
 		}
 		s.flush()
+		s.n.metrics.tickSeconds.Observe(time.Since(start).Seconds())
+		if !s.recovering {
+			s.countTasks(time.Now())
+		}
 	case *holdingsArrived:
 		if s.recovering {
 			s.stash = append(s.stash, stashed{msg: m})
