@@ -37,7 +37,9 @@ var static embed.FS
 // Config configures a Server. Zero values take the defaults.
 type Config struct {
 	Logger *slog.Logger
-	// StatusTimeout bounds one status question to the mesh (default 3 s).
+	// StatusTimeout bounds one status question to the mesh (default 7 s:
+	// longer than a follower waits for an unreachable leader, 5 s, before
+	// it answers with its own stale view).
 	StatusTimeout time.Duration
 	// EventInterval is the period of /api/v1/events (default 500 ms).
 	EventInterval time.Duration
@@ -69,7 +71,7 @@ func Start(node *actors.Node, ln net.Listener, cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.StatusTimeout <= 0 {
-		cfg.StatusTimeout = 3 * time.Second
+		cfg.StatusTimeout = 7 * time.Second
 	}
 	if cfg.EventInterval <= 0 {
 		cfg.EventInterval = 500 * time.Millisecond
