@@ -202,6 +202,19 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 			return usageError{err}
 		}
 	}
+	var dashLn net.Listener
+	if f.dashboard != "" {
+		// Listen first, so that a bad or taken address fails at once,
+		// before anything is written or joined.
+		if dashLn, err = listenDashboard(f.dashboard, f.dashboardSet, log); err != nil {
+			return err
+		}
+		defer func() {
+			if dashLn != nil {
+				dashLn.Close() // the node did not start: not served
+			}
+		}()
+	}
 	// Check the data dir before anything is written into it.
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
@@ -234,20 +247,8 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 		defer srv.Close()
 		log.Info("pprof serving", "addr", ln.Addr().String())
 	}
-	var dashLn net.Listener
 	if err := removeDashboardAddr(f.dataDir); err != nil {
 		return err
-	}
-	if f.dashboard != "" {
-		// Listen before joining, so that a taken address fails at once.
-		if dashLn, err = listenDashboard(f.dashboard, f.dashboardSet, log); err != nil {
-			return err
-		}
-		defer func() {
-			if dashLn != nil {
-				dashLn.Close() // the node did not start: not served
-			}
-		}()
 	}
 	var gater *mesh.ChaosGater
 	if f.chaos {
