@@ -20,6 +20,9 @@ import (
 	"github.com/prometheus/common/model"
 	"go.uber.org/goleak"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/meshcompute/mesh/actors"
 	"github.com/meshcompute/mesh/futures"
 	"github.com/meshcompute/mesh/mesh"
@@ -68,9 +71,12 @@ type testMesh struct {
 	http    *http.Client
 	logs    *syncBuffer
 	secret  mesh.Secret
+	gaters  []*mesh.ChaosGater
 }
 
-func startTestMesh(t *testing.T, n int) *testMesh {
+// startTestMesh starts n nodes; with chaos, each has a partition switch
+// (m.gaters).
+func startTestMesh(t *testing.T, n int, chaos bool) *testMesh {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -96,13 +102,34 @@ func startTestMesh(t *testing.T, n int) *testMesh {
 	m.secret = secret
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nodes, err := actors.StartLocalMesh(ctx, t.TempDir(), n, actors.NodeConfig{
-		Secret: secret, Threads: 2, DeadAfter: time.Second, Heartbeat: 100 * time.Millisecond, Logger: log,
-	})
-	m.nodes = nodes
-	if err != nil {
-		t.Fatal(err)
+	cfg := actors.NodeConfig{Secret: secret, Threads: 2, DeadAfter: time.Second, Heartbeat: 100 * time.Millisecond, Logger: log}
+	if !chaos {
+		m.nodes, err = actors.StartLocalMesh(ctx, t.TempDir(), n, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		// Each node with its own partition switch (a gater gates one host).
+		listen, _ := ma.NewMultiaddr("/ip4/127.0.0.1/tcp/0")
+		for i := range n {
+			c := cfg
+			c.DataDir, c.Name, c.Listen = t.TempDir(), fmt.Sprintf("node%d", i+1), []ma.Multiaddr{listen}
+			c.Chaos = mesh.NewChaosGater()
+			if i > 0 {
+				first, err := peer.AddrInfoFromP2pAddr(m.nodes[0].Addrs()[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Peers = []peer.AddrInfo{*first}
+			}
+			nd, err := actors.StartNode(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.nodes, m.gaters = append(m.nodes, nd), append(m.gaters, c.Chaos)
+		}
 	}
+	nodes := m.nodes
 	if _, err := actors.WaitAgreed(ctx, nodes); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +245,7 @@ next:
 }
 
 func TestDashboardOfALocalMesh(t *testing.T) {
-	m := startTestMesh(t, 3)
+	m := startTestMesh(t, 3, false)
 	lead := m.leader()
 	follower := (lead + 1) % 3
 
@@ -419,7 +446,7 @@ func TestDashboardOfALocalMesh(t *testing.T) {
 // A node that lost its quorum is unhealthy: 503 with the reason; the API
 // still answers with the node's own (stale) view.
 func TestHealthWithoutLeader(t *testing.T) {
-	m := startTestMesh(t, 3)
+	m := startTestMesh(t, 3, false)
 	// Keep node 0 (leader or not); the other two go away.
 	for _, nd := range m.nodes[1:] {
 		nd.Close()
@@ -439,4 +466,47 @@ func TestHealthWithoutLeader(t *testing.T) {
 	if !ms.Stale || ms.Leader != "" || len(ms.Members) != 3 {
 		t.Errorf("members without a leader: stale=%v leader=%q members=%d; want the node's own stale view of 3", ms.Stale, ms.Leader, len(ms.Members))
 	}
+}
+
+// A follower cut off from the others (partition switches) turns unhealthy
+// and its pages show its own stale view, while the leader stays healthy
+// and sees it dead.
+func TestCutOffFollower(t *testing.T) {
+	m := startTestMesh(t, 3, true)
+	lead := m.leader()
+	f := (lead + 1) % 3
+	cut := m.nodes[f].ID()
+	var others []peer.ID
+	for i, nd := range m.nodes {
+		if i != f {
+			others = append(others, nd.ID())
+			m.gaters[i].Block([]peer.ID{cut})
+		}
+	}
+	m.gaters[f].Block(others)
+
+	waitFor(t, 15*time.Second, "the cut-off follower's /health turns 503", func() error {
+		if code, body := m.get(f, "/health"); code != http.StatusServiceUnavailable {
+			return fmt.Errorf("%d %q", code, body)
+		}
+		return nil
+	})
+	var ms Members
+	m.getJSON(f, "/api/v1/members", &ms)
+	if !ms.Stale || len(ms.Members) != 3 {
+		t.Errorf("members via the cut-off follower: stale=%v, %d members; want its own stale view of 3", ms.Stale, len(ms.Members))
+	}
+	waitFor(t, 15*time.Second, "the leader sees the follower dead and stays healthy", func() error {
+		if code, body := m.get(lead, "/health"); code != http.StatusOK {
+			return fmt.Errorf("leader /health: %d %q", code, body)
+		}
+		var ms Members
+		m.getJSON(lead, "/api/v1/members", &ms)
+		for _, mem := range ms.Members {
+			if mem.ID == cut.String() && mem.State != "dead" {
+				return fmt.Errorf("the cut-off follower is %s", mem.State)
+			}
+		}
+		return nil
+	})
 }
