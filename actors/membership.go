@@ -52,7 +52,9 @@ func (a *membership) Receive(ctx actor.Context) {
 		}
 	case *Ping:
 		cores, mem, used := hostResources()
-		ctx.Respond(&Pong{ID: a.n.self, Cores: cores, Memory: mem, MemUsed: used, RSS: processRSS()})
+		p := &Pong{ID: a.n.self, Cores: cores, Memory: mem, MemUsed: used, RSS: processRSS()}
+		p.Threads, p.Running, p.Assigned, p.StoreBytes, p.SpilledBytes = a.n.workerLoad()
+		ctx.Respond(p)
 	case *leadershipChanged:
 		a.leader = m.leader
 		if m.leader {
@@ -270,6 +272,7 @@ func (a *membership) status() *Status {
 		}
 		if mem.ID == a.n.self {
 			ms.RSS = processRSS()
+			ms.Threads, ms.Running, ms.Assigned, ms.StoreBytes, ms.SpilledBytes = a.n.workerLoad()
 		}
 		if a.leader && mem.ID != a.n.self {
 			if t, ok := a.lastSeen[mem.ID]; ok {
@@ -280,9 +283,16 @@ func (a *membership) status() *Status {
 			}
 			if p := a.pong[mem.ID]; p != nil {
 				ms.Cores, ms.Memory, ms.RSS = p.Cores, p.Memory, p.RSS
+				ms.Threads, ms.Running, ms.Assigned, ms.StoreBytes, ms.SpilledBytes = p.Threads, p.Running, p.Assigned, p.StoreBytes, p.SpilledBytes
 			}
 		}
+		if ms.Threads == 0 && mem.State == consensus.Alive {
+			ms.Threads = mem.Threads // not heard from yet: what it joined with
+		}
 		st.Members = append(st.Members, ms)
+	}
+	if tc := a.n.metrics.tasks.Load(); tc != nil && a.leader {
+		st.Tasks = tc.States
 	}
 	return st
 }

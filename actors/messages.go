@@ -45,6 +45,12 @@ type Pong struct {
 	Memory  uint64 `msgpack:"mem"`
 	MemUsed uint64 `msgpack:"mem_used"`
 	RSS     uint64 `msgpack:"rss"` // the node process's resident memory
+	// The worker's load (zero from nodes built before these fields).
+	Threads      int   `msgpack:"threads,omitempty"`
+	Running      int   `msgpack:"running,omitempty"`
+	Assigned     int   `msgpack:"assigned,omitempty"`
+	StoreBytes   int64 `msgpack:"store_bytes,omitempty"`
+	SpilledBytes int64 `msgpack:"spilled_bytes,omitempty"`
 }
 
 // JoinRequest asks the leader to admit (or re-admit) a member.
@@ -88,6 +94,14 @@ type MemberStatus struct {
 	LastSeen string   `msgpack:"last_seen" json:"last_seen,omitempty"`
 	// RSS is the node process's resident memory, as last reported.
 	RSS uint64 `msgpack:"rss" json:"rss"`
+	// The worker's load, as last reported: threads, tasks running now,
+	// tasks given to it and not yet reported, bytes of values its store
+	// holds in memory and spilled to disk.
+	Threads      int   `msgpack:"threads,omitempty" json:"threads"`
+	Running      int   `msgpack:"running,omitempty" json:"running"`
+	Assigned     int   `msgpack:"assigned,omitempty" json:"assigned"`
+	StoreBytes   int64 `msgpack:"store_bytes,omitempty" json:"store_bytes"`
+	SpilledBytes int64 `msgpack:"spilled_bytes,omitempty" json:"spilled_bytes"`
 }
 
 // Status is the mesh as one node (normally the leader) sees it.
@@ -99,6 +113,9 @@ type Status struct {
 	AnsweredBy  string         `msgpack:"by" json:"answered_by"`
 	Stale       bool           `msgpack:"stale" json:"stale"` // the leader could not be asked; this is a follower's view
 	Members     []MemberStatus `msgpack:"members" json:"members"`
+	// Tasks counts the leader scheduler's tasks by state (empty when the
+	// answering node does not run the scheduler).
+	Tasks map[string]int `msgpack:"tasks,omitempty" json:"tasks"`
 }
 
 // SchedulerInfoRequest asks the scheduler actor about itself.

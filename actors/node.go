@@ -121,7 +121,8 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	store *store.Store
+	store   *store.Store
+	metrics *Metrics
 	// gens: the generation (Assignment.Gen) of held values that have one;
 	// a drop of an earlier generation leaves a value alone (putValue,
 	// dropValues).
@@ -172,6 +173,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, host: host, self: host.ID().String(), stopped: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.metrics = newMetrics(n)
 	defer func() {
 		if err != nil {
 			n.Close()

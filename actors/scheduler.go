@@ -41,6 +41,8 @@ type scheduler struct {
 	clients    map[string]time.Time
 	expired    map[string]time.Time
 	lastExpiry time.Time
+
+	countCost time.Duration // how long the last countTasks took
 }
 
 // maxTasksPerEntry bounds the task specs batched into one Raft entry.
@@ -97,8 +99,10 @@ func (s *scheduler) Receive(ctx actor.Context) {
 		if s.cancel != nil {
 			s.cancel()
 		}
+		s.forgetTaskCounts()
 		s.n.log.Info("scheduler stopping: leadership lost", "term", s.term)
 	case *schedTick:
+		start := time.Now()
 		s.syncWorkers()
 		if !s.recovering {
 			s.expireClients(time.Now())
@@ -106,6 +110,10 @@ func (s *scheduler) Receive(ctx actor.Context) {
 			s.askJoined(ctx)
 		}
 		s.flush()
+		s.n.metrics.tickSeconds.Observe(time.Since(start).Seconds())
+		if !s.recovering {
+			s.countTasks(time.Now())
+		}
 	case *holdingsArrived:
 		if s.recovering {
 			s.stash = append(s.stash, stashed{msg: m})

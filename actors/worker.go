@@ -145,6 +145,7 @@ func (a *storeActor) Receive(ctx actor.Context) {
 			}
 			reply.Values[i] = v
 		}
+		a.n.metrics.transfer(transferServe, valueBytes(reply.Values))
 		ctx.Respond(reply)
 	case *StoreValues:
 		for i, k := range m.Keys {
@@ -193,6 +194,7 @@ func (n *Node) replicate(ctx context.Context, targets []string, keys []string, v
 			continue
 		}
 		if n.storeLocal(t, keys, values, gens) {
+			n.metrics.transfer(transferReplica, valueBytes(values))
 			mu.Lock()
 			ok = append(ok, t)
 			mu.Unlock()
@@ -205,6 +207,7 @@ func (n *Node) replicate(ctx context.Context, targets []string, keys []string, v
 				n.log.Warn("replicate failed", "to", t, "keys", len(keys), "err", err)
 				return
 			}
+			n.metrics.transfer(transferReplica, valueBytes(values))
 			mu.Lock()
 			ok = append(ok, t)
 			mu.Unlock()
@@ -231,7 +234,10 @@ func (n *Node) runPool(ctx context.Context) {
 			}
 			n.assigned[a.Spec.Key] = true
 			n.assignedMu.Unlock()
+			n.metrics.running.Add(1)
 			f := n.runTask(ctx, a)
+			n.metrics.running.Add(-1)
+			n.metrics.observeTask(a.Spec.Func, &f)
 			select {
 			case n.doneCh <- f:
 			case <-ctx.Done():
@@ -324,6 +330,7 @@ func (n *Node) input(ctx context.Context, key string, holders []string) ([]byte,
 			continue
 		}
 		if v, ok := n.localValue(h, key); ok {
+			n.metrics.transfer(transferFetch, len(v))
 			return v, nil
 		}
 		p, err := peer.Decode(h)
@@ -338,6 +345,7 @@ func (n *Node) input(ctx context.Context, key string, holders []string) ([]byte,
 			continue
 		}
 		if len(reply.Missing) == 0 && len(reply.Values) == 1 {
+			n.metrics.transfer(transferFetch, len(reply.Values[0]))
 			return reply.Values[0], nil
 		}
 		last = fmt.Errorf("%s does not hold %s", h, key)

@@ -299,7 +299,7 @@ func startProcesses(ctx context.Context, n, threads int, logs io.Writer) (procSe
 	var procs procSet
 	start := func(i int, extra ...string) (string, error) {
 		d := filepath.Join(dir, fmt.Sprintf("node%d", i))
-		args := append([]string{"join", "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir", d, "--log-level", "warn", "--name", fmt.Sprintf("node%d", i)}, extra...)
+		args := append([]string{"join", "--listen", "/ip4/127.0.0.1/tcp/0", "--dashboard", "127.0.0.1:0", "--data-dir", d, "--log-level", "warn", "--name", fmt.Sprintf("node%d", i)}, extra...)
 		if threads > 0 {
 			args = append(args, "--threads", fmt.Sprint(threads))
 		}

@@ -27,6 +27,7 @@ func TestFlagsFallBackToEnvironment(t *testing.T) {
 		{name: "bad env value names the variable", env: map[string]string{"MESH_DEAD_AFTER": "soon"}, args: []string{"join"}, code: exitUsage, wantErr: "MESH_DEAD_AFTER"},
 		{name: "env listen is parsed", env: map[string]string{"MESH_LISTEN": "not-a-multiaddr"}, args: []string{"join"}, code: exitUsage, wantErr: "not-a-multiaddr"},
 		{name: "env chaos switch", env: map[string]string{"MESH_CHAOS": "1", "MESH_CHAOS_LISTEN": "0.0.0.0:0"}, args: []string{"join"}, code: exitUsage, wantErr: "must be a loopback address"},
+		{name: "env dashboard address is used", env: map[string]string{"MESH_DASHBOARD": "127.0.0.1:99999"}, args: []string{"join"}, code: exitError, wantErr: "--dashboard 127.0.0.1:99999"},
 		{name: "chaos listen is parsed", args: []string{"join", "--chaos", "--chaos-listen", "127.0.0.1"}, code: exitUsage, wantErr: "--chaos-listen"},
 	}
 	for _, tc := range tests {

@@ -3,6 +3,8 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -63,7 +65,7 @@ func TestRunKeepTellsHowToConnect(t *testing.T) {
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"run", "--keep", "--demo=false", "--nodes", "2", "--dir", t.TempDir()}, &out, &errOut)
+		done <- run(ctx, []string{"run", "--keep", "--demo=false", "--nodes", "2", "--dir", t.TempDir(), "--dashboard", "127.0.0.1:0"}, &out, &errOut)
 	}()
 	re := regexp.MustCompile(`status --peer (\S+) --secret-file (\S+)`)
 	deadline := time.Now().Add(30 * time.Second)
@@ -85,6 +87,19 @@ func TestRunKeepTellsHowToConnect(t *testing.T) {
 	}
 	if !strings.Contains(sOut.String(), "node2") {
 		t.Fatalf("status:\n%s", sOut.String())
+	}
+	dm := regexp.MustCompile(`dashboard: +(http://127\.0\.0\.1:\d+/)`).FindStringSubmatch(out.String())
+	if dm == nil {
+		t.Fatalf("no dashboard address in the instructions:\n%s", out.String())
+	}
+	resp, err := http.Get(dm[1] + "api/v1/members")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"name": "node2"`) {
+		t.Fatalf("dashboard members: %d %s", resp.StatusCode, body)
 	}
 	cancel()
 	select {

@@ -36,6 +36,8 @@ func defaultDataDir() string {
 type joinFlags struct {
 	listen, dataDir, secretFile, name, logLevel string
 	pprofAddr, resources, chaosListen           string
+	dashboard                                   string
+	dashboardSet                                bool // --dashboard (or MESH_DASHBOARD) was given
 	chaos                                       bool
 	voters, threads, replicas                   int
 	memoryLimit                                 int64
@@ -60,7 +62,10 @@ SIGTERM or SIGINT leaves the mesh gracefully; a node that dies otherwise is mark
 dead by the leader after --dead-after.`,
 		Example: `  mesh join --listen /ip4/0.0.0.0/tcp/7946 --data-dir /var/lib/mesh
   mesh join /ip4/10.0.0.1/tcp/7946/p2p/12D3KooW... --secret-file ./secret`,
-		RunE: func(c *cobra.Command, args []string) error { return runJoin(c, f, args) },
+		RunE: func(c *cobra.Command, args []string) error {
+			f.dashboardSet = c.Flags().Changed("dashboard")
+			return runJoin(c, f, args)
+		},
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.listen, "listen", "/ip4/0.0.0.0/tcp/7946", "multiaddr to listen on (port 0 picks a free port)")
@@ -77,6 +82,7 @@ dead by the leader after --dead-after.`,
 	fl.DurationVar(&f.election, "election-timeout", time.Second, "Raft heartbeat and election timeout")
 	fl.DurationVar(&f.clientTimeout, "client-timeout", 30*time.Second, "release the keys of a client not heard from for this long (clients send a heartbeat every 2 s)")
 	fl.DurationVar(&f.joinTimeout, "join-timeout", 30*time.Second, "give up joining after this long")
+	fl.StringVar(&f.dashboard, "dashboard", defaultDashboard, "serve the dashboard, /health, /metrics, /api/v1/ and /debug/pprof/ over HTTP on this host:port (address in <data-dir>/dashboard-addr); empty: off")
 	fl.StringVar(&f.pprofAddr, "pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); empty: off")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
 	fl.BoolVar(&f.chaos, "chaos", false, "tests and chaos runs only: serve the network-partition switch on --chaos-listen (address in <data-dir>/chaos-addr)")
@@ -196,6 +202,19 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 			return usageError{err}
 		}
 	}
+	var dashLn net.Listener
+	if f.dashboard != "" {
+		// Listen first, so that a bad or taken address fails at once,
+		// before anything is written or joined.
+		if dashLn, err = listenDashboard(f.dashboard, f.dashboardSet, log); err != nil {
+			return err
+		}
+		defer func() {
+			if dashLn != nil {
+				dashLn.Close() // the node did not start: not served
+			}
+		}()
+	}
 	// Check the data dir before anything is written into it.
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
@@ -228,6 +247,9 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 		defer srv.Close()
 		log.Info("pprof serving", "addr", ln.Addr().String())
 	}
+	if err := removeDashboardAddr(f.dataDir); err != nil {
+		return err
+	}
 	var gater *mesh.ChaosGater
 	if f.chaos {
 		// Served from the start, so that a chaos run can cut a node off
@@ -249,6 +271,19 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 	if err != nil {
 		return err
 	}
+	var dashURL string
+	stopDash := func() {}
+	if dashLn != nil {
+		dashURL = "http://" + dashLn.Addr().String() + "/"
+		stop, err := serveDashboard(node, dashLn, f.dataDir, log)
+		dashLn = nil // owned by the dashboard now
+		if err != nil {
+			node.Close()
+			return err
+		}
+		stopDash = stop
+		defer stop() // idempotent
+	}
 	secretPath := filepath.Join(f.dataDir, mesh.SecretFile)
 	if created || node.Created {
 		fmt.Fprintf(out, "new mesh; secret written to %s\n", secretPath)
@@ -263,8 +298,12 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 	if len(addrs) > 0 {
 		fmt.Fprintf(out, "join with: mesh join %s --secret-file <copy of %s>\n", addrs[0], secretPath)
 	}
+	if dashURL != "" {
+		fmt.Fprintf(out, "dashboard: %s\n", dashURL)
+	}
 	<-ctx.Done()
 	stop()
+	stopDash()
 	fmt.Fprintln(out, "leaving the mesh")
 	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshcompute/mesh/actors"
+	"github.com/meshcompute/mesh/dashboard"
 	"github.com/meshcompute/mesh/futures"
 	"github.com/meshcompute/mesh/mesh"
 )
@@ -23,6 +24,7 @@ func newRunCmd() *cobra.Command {
 		nodes, threads, tasks int
 		keep, demo            bool
 		dir, logLevel         string
+		dashboardAddr         string
 	)
 	c := &cobra.Command{
 		Use:   "run",
@@ -34,7 +36,8 @@ taken as they complete), and print the mesh's status.
 
 With --keep the mesh runs until Ctrl-C, and its address and a copy of its secret
 are written to --dir so that 'mesh status', 'mesh bench tasks' or a program using
-futures.Connect can reach it. Otherwise it shuts down after printing.`,
+futures.Connect can reach it, and the first node serves the dashboard (--dashboard).
+Otherwise it shuts down after printing.`,
 		Example: `  mesh run
   mesh run --keep --demo=false
   mesh run --nodes 5 --threads 1 --tasks 5000`,
@@ -115,6 +118,16 @@ futures.Connect can reach it. Otherwise it shuts down after printing.`,
 			if err := os.WriteFile(filepath.Join(dir, actors.AddrFile), []byte(addr+"\n"), 0o600); err != nil {
 				return err
 			}
+			var dashLine string
+			if dashboardAddr != "" {
+				ln, err := listenDashboard(dashboardAddr, c.Flags().Changed("dashboard"), log)
+				if err != nil {
+					return err
+				}
+				srv := dashboard.Start(lc.Nodes()[0], ln, dashboard.Config{Logger: log.With("part", "dashboard")})
+				defer srv.Close() // before the cluster's Close, deferred earlier
+				dashLine = fmt.Sprintf("  dashboard:   http://%s/\n", ln.Addr())
+			}
 			self := filepath.Base(os.Args[0])
 			if self == "" || strings.HasSuffix(self, ".test") {
 				self = "mesh"
@@ -123,12 +136,12 @@ futures.Connect can reach it. Otherwise it shuts down after printing.`,
 running until Ctrl-C; connect to it with
   address:     %[1]s
   secret file: %[2]s
-e.g.
+%[5]se.g.
   %[4]s status --peer %[1]s --secret-file %[2]s
   %[4]s status --data-dir %[3]s
   %[4]s bench tasks --peer %[1]s --secret-file %[2]s
   futures.Connect(ctx, "%[1]s", futures.WithSecretFile("%[2]s"))
-`, addr, secretFile, dir, self)
+`, addr, secretFile, dir, self, dashLine)
 			<-ctx.Done()
 			fmt.Fprintln(out, "stopping")
 			return nil
@@ -141,6 +154,7 @@ e.g.
 	fl.IntVar(&tasks, "tasks", 2000, "the demo's map and tree reduction run over 1..tasks")
 	fl.BoolVar(&keep, "keep", false, "keep the mesh running until Ctrl-C (and write its address and secret to --dir)")
 	fl.StringVar(&dir, "dir", "", "with --keep: where to write the mesh's addr and secret files (default: a temporary dir, removed at exit)")
+	fl.StringVar(&dashboardAddr, "dashboard", defaultDashboard, "with --keep: serve the first node's dashboard on this host:port (see mesh join --dashboard); empty: off")
 	fl.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error (logs go to stderr)")
 	return c
 }

@@ -315,6 +315,11 @@ func TestBadInput(t *testing.T) {
 			code: 1, want: []string{"already in use", "/ip4/127.0.0.1/tcp/" + busyPort},
 		},
 		{
+			name: "dashboard address in use",
+			args: []string{"join", "--dashboard", "127.0.0.1:" + busyPort},
+			code: 1, want: []string{"--dashboard 127.0.0.1:" + busyPort, "already in use", "--dashboard HOST:PORT"},
+		},
+		{
 			name: "missing secret file",
 			args: []string{"join", closed, "--secret-file", missing},
 			code: 1, want: []string{missing, "secret file not found"},
@@ -347,6 +352,9 @@ func TestBadInput(t *testing.T) {
 				}
 				if !slices.Contains(args, "--listen") {
 					args = append(args, "--listen", listenLocal)
+				}
+				if !slices.Contains(args, "--dashboard") {
+					args = append(args, "--dashboard", "127.0.0.1:0")
 				}
 			}
 			start := time.Now()

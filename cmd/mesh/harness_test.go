@@ -114,7 +114,8 @@ func startMesh(t *testing.T, count int, extra ...string) []*node {
 
 func (n *node) start(args ...string) {
 	n.t.Helper()
-	args = append(append([]string{"join"}, args...), "--listen", listenLocal, "--data-dir", n.dir, "--name", n.name)
+	// The dashboard on a free loopback port (a test may pass its own).
+	args = append(append([]string{"join", "--dashboard", "127.0.0.1:0"}, args...), "--listen", listenLocal, "--data-dir", n.dir, "--name", n.name)
 	cmd := exec.Command(meshBin, args...)
 	cmd.Env = childEnv()
 	cmd.Stdout = n.logFile("stdout.log")
