@@ -399,12 +399,56 @@ func (df *DataFrame) computeRecords(ctx context.Context, c *futures.Client) ([]a
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if df.plan.persisted == nil {
-			c.Release(context.WithoutCancel(ctx), fs...)
+	if df.plan.persisted != nil {
+		return gather(ctx, c, fs)
+	}
+	return gatherReleasing(ctx, c, fs)
+}
+
+// gatherReleasing fetches and decodes the partitions of a computation as
+// each finishes, and releases each as soon as it is here: the mesh drops
+// the copy it held (one: build's fetchOnce) while the rest still compute,
+// so a large answer is not held by the mesh and the client at once. All
+// are released when it returns.
+func gatherReleasing(ctx context.Context, c *futures.Client, fs []*futures.Future) ([]arrow.RecordBatch, error) {
+	index := make(map[*futures.Future]int, len(fs))
+	for i, f := range fs {
+		index[f] = i
+	}
+	recs := make([]arrow.RecordBatch, len(fs))
+	released := make(map[*futures.Future]bool, len(fs))
+	fail := func(err error) ([]arrow.RecordBatch, error) {
+		for _, r := range recs {
+			if r != nil {
+				r.Release()
+			}
 		}
-	}()
-	return gather(ctx, c, fs)
+		var rest []*futures.Future
+		for _, f := range fs {
+			if !released[f] {
+				rest = append(rest, f)
+			}
+		}
+		c.Release(context.WithoutCancel(ctx), rest...)
+		return nil, err
+	}
+	for f, err := range c.AsCompleted(ctx, fs) {
+		if err != nil {
+			return fail(err)
+		}
+		vals, err := futures.GatherAs[futures.RawBytes](ctx, c, []*futures.Future{f}) // no copy: decodePart maps them
+		if err != nil {
+			return fail(err)
+		}
+		r, err := decodePart(vals[0])
+		if err != nil {
+			return fail(err)
+		}
+		recs[index[f]] = r
+		released[f] = true
+		c.Release(context.WithoutCancel(ctx), f)
+	}
+	return recs, nil
 }
 
 // gather fetches partitions and decodes them, in order (the caller
