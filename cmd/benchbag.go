@@ -209,7 +209,7 @@ bench/dask_bag.py runs the same on Dask.`,
 }
 
 func runBagWorkload(ctx context.Context, c *futures.Client, w, data, text string, blockSize int64) (string, error) {
-	if w == "wordcount" && text != "" {
+	if (w == "wordcount" || w == "wordcount-str") && text != "" {
 		data = text
 	}
 	lines, err := bag.ReadText(data, bag.BlockSize(blockSize))

@@ -49,6 +49,7 @@ func TestBenchBag(t *testing.T) {
 	for _, want := range []string{
 		`count run1: [0-9.]+s lines=3000 partitions=[0-9]+`,
 		fmt.Sprintf(`wordcount run1: [0-9.]+s distinct=%d total=%d top=`, len(words), nwords),
+		fmt.Sprintf(`wordcount-str run1: [0-9.]+s distinct=%d total=%d top=.* file=t.txt`, len(words), nwords),
 		fmt.Sprintf(`pluck run1: [0-9.]+s distinct=%d total=3000 top=`, len(names)),
 	} {
 		if !regexp.MustCompile(want).MatchString(out.String()) {
