@@ -95,7 +95,16 @@ func (a *Array) submit(ctx context.Context, c *futures.Client, opts []Option) ([
 	}
 	var fs []*futures.Future
 	if len(refs) > 0 {
-		if fs, err = c.Compute(ctx, b.g, refs...); err != nil {
+		// The shared optimizer on top of the plan's own blockwise fusion:
+		// what is left of linear chains (a reduction's levels over one
+		// block), and a depth-first order that finishes a branch before
+		// starting the next.
+		g, err := b.optimized(refs)
+		if err != nil {
+			c.Release(context.WithoutCancel(ctx), scattered...)
+			return nil, nil, err
+		}
+		if fs, err = c.Compute(ctx, g, refs...); err != nil {
 			c.Release(context.WithoutCancel(ctx), scattered...)
 			return nil, nil, err
 		}
@@ -169,8 +178,34 @@ func (a *Array) TaskCount(opts ...Option) (int, error) {
 		return 0, a.err
 	}
 	b := newBuilder(opts)
-	if _, _, err := b.plan(context.Background(), nil, a.n); err != nil {
+	parts, _, err := b.plan(context.Background(), nil, a.n)
+	if err != nil {
 		return 0, err
 	}
-	return b.g.Len(), nil
+	var refs []futures.Ref
+	for _, p := range parts {
+		if r, ok := p.(futures.Ref); ok {
+			refs = append(refs, r)
+		}
+	}
+	if len(refs) == 0 {
+		return 0, nil
+	}
+	g, err := b.optimized(refs)
+	if err != nil {
+		return 0, err
+	}
+	return g.Len(), nil
+}
+
+// optimized is the plan's graph for refs through the shared optimizer
+// (futures.Graph.Optimize), on top of the plan's own blockwise fusion:
+// culling, what is left of linear chains (a reduction's levels over one
+// block), and a depth-first order that finishes a branch before starting
+// the next. WithoutFusion leaves the graph as built.
+func (b *builder) optimized(refs []futures.Ref) (*futures.Graph, error) {
+	if b.opts.noFusion {
+		return b.g, nil
+	}
+	return b.g.Optimize(refs...)
 }
