@@ -58,6 +58,7 @@ One line per run. --check compares the tutorial's z with a plain Go computation 
 			if threads <= 0 {
 				threads = max(1, runtime.NumCPU()/max(nodes, 1))
 			}
+			nodeGC()
 			lc, err := futures.NewLocalCluster(ctx, nodes, futures.WithThreads(threads), futures.WithLogger(log))
 			if err != nil {
 				return err
