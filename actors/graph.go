@@ -1018,6 +1018,24 @@ func (g *graph) lost(t *stask) {
 	}
 }
 
+// undelivered places again the tasks whose assignment to worker never left
+// the scheduler's node (ComputeUndelivered).
+func (g *graph) undelivered(worker string, keys []string) {
+	w := g.workers[worker]
+	for _, k := range keys {
+		t := g.tasks[k]
+		if t == nil || t.state != tsProcessing || t.worker != worker {
+			continue
+		}
+		if w != nil {
+			w.unassign(k)
+		}
+		t.worker, t.state = "", tsWaiting
+		g.ready(t)
+	}
+	g.fill()
+}
+
 // valuesMissing forgets holders a client found without key's value; a
 // value with no holder left is computed again (or, scattered, waits for a
 // holder and then errs).

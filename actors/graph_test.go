@@ -494,3 +494,33 @@ func TestGraphPlacementWeighsTransferAgainstQueue(t *testing.T) {
 		})
 	}
 }
+
+// Tasks whose Compute never left the scheduler's node (the worker could
+// not be reached) are placed again, not left processing on that worker.
+func TestGraphUndeliveredTasksArePlacedAgain(t *testing.T) {
+	g := newGraph(1, noValidate)
+	g.setWorkers(workers("w1"))
+	g.submit("c", []consensus.TaskSpec{task("a"), task("b")}, []string{"a", "b"}, nil)
+	if got := assigned(g.take())["w1"]; len(got) != 2 {
+		t.Fatalf("assigned %v", got)
+	}
+	g.setWorkers(workers("w1", "w2"))
+	g.take()
+	g.undelivered("w1", []string{"a", "b", "unknown"})
+	got := assigned(g.take())
+	if n := len(got["w1"]) + len(got["w2"]); n != 2 {
+		t.Fatalf("placed again %v, want a and b", got)
+	}
+	for _, k := range []string{"a", "b"} {
+		if tk := g.tasks[k]; tk.state != tsProcessing || tk.worker == "" {
+			t.Fatalf("%s: %s on %q", k, tk.state, tk.worker)
+		}
+	}
+	// A stale report (the task already moved) changes nothing.
+	moved := g.tasks["a"].worker
+	other := map[string]string{"w1": "w2", "w2": "w1"}[moved]
+	g.undelivered(other, []string{"a"})
+	if g.tasks["a"].worker != moved || len(assigned(g.take())) != 0 {
+		t.Fatal("an undelivered report for another worker moved the task")
+	}
+}

@@ -131,6 +131,20 @@ func (r *Remote) deliver(from peer.ID, env *mesh.Envelope) {
 // undeliverable answers a local requester whose message could not reach its
 // peer, so that it fails at once with the reason instead of timing out.
 func (r *Remote) undeliverable(to peer.ID, env *mesh.Envelope, err error) {
+	if env.Type == computeMessage {
+		// The scheduler sends tasks without waiting for an answer: tell it
+		// these never left, or they would wait on the worker forever.
+		if m, derr := mesh.DecodeMessage(env.Type, env.Body); derr == nil {
+			if c, ok := m.(*Compute); ok {
+				keys := make([]string, len(c.Tasks))
+				for i, a := range c.Tasks {
+					keys[i] = a.Spec.Key
+				}
+				r.sys.Root.Send(actor.NewPID(r.self, SchedulerID), &ComputeUndelivered{Worker: to.String(), Keys: keys})
+			}
+		}
+		return
+	}
 	if env.Sender == nil || env.Sender.Node != r.self {
 		return
 	}

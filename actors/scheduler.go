@@ -149,7 +149,7 @@ func (s *scheduler) Receive(ctx actor.Context) {
 		}
 		s.stash = nil
 		s.flush()
-	case *SubmitTasks, *TasksFinished, *ReleaseKeys, *StealReply, *ValuesMissing:
+	case *SubmitTasks, *TasksFinished, *ReleaseKeys, *StealReply, *ValuesMissing, *ComputeUndelivered:
 		if s.recovering {
 			s.stash = append(s.stash, stashed{msg: m, sender: ctx.Sender()})
 			return
@@ -196,6 +196,9 @@ func (s *scheduler) handle(msg any, sender *actor.PID) {
 		s.g.stolen(m.Worker, m.Gave, m.Kept)
 	case *holdingsArrived:
 		s.g.holdings(m.h)
+	case *ComputeUndelivered:
+		s.n.log.Warn("tasks never reached their worker; placing them again", "worker", m.Worker, "tasks", len(m.Keys))
+		s.g.undelivered(m.Worker, m.Keys)
 	case *ValuesMissing:
 		s.g.valuesMissing(m.Keys, m.Holders)
 		if sender != nil {

@@ -119,6 +119,18 @@ type Assignment struct {
 	Gen uint64 `msgpack:"g,omitempty"`
 }
 
+// ComputeUndelivered tells the local scheduler that a Compute for Worker
+// never left this node (the peer could not be reached: a worker restarted
+// on the same address, still behind the dial backoff): its tasks are placed
+// again instead of waiting on a worker that never got them. Local only.
+type ComputeUndelivered struct {
+	Worker string
+	Keys   []string
+}
+
+// computeMessage is Compute's registered name.
+const computeMessage = "mesh.Compute"
+
 // Compute gives a worker tasks to run.
 type Compute struct {
 	Tasks []Assignment `msgpack:"t"`
@@ -260,7 +272,7 @@ func init() {
 	mesh.RegisterMessage[ReleaseKeys]("mesh.ReleaseKeys")
 	mesh.RegisterMessage[ValuesMissing]("mesh.ValuesMissing")
 	mesh.RegisterMessage[ReleaseAck]("mesh.ReleaseAck")
-	mesh.RegisterMessage[Compute]("mesh.Compute")
+	mesh.RegisterMessage[Compute](computeMessage)
 	mesh.RegisterMessage[TasksFinished]("mesh.TasksFinished")
 	mesh.RegisterMessage[FetchValues]("mesh.FetchValues")
 	mesh.RegisterBulkMessage[FetchReply]("mesh.FetchReply")
