@@ -52,13 +52,18 @@ type stask struct {
 	inline     []byte // a small value, only while its completion is announced
 	stealTo    string // a steal to this worker is asked of the task's worker
 	pins       int    // parts of unfinished submissions that hold it (pin)
+	// assignedAt: when it was last sent to its worker; unseen: how many
+	// probes in a row found its worker neither running nor holding it.
+	assignedAt time.Time
+	unseen     int
 }
 
 type sworker struct {
-	id       string
-	name     string
-	nthreads int
-	running  map[string]*stask
+	id          string
+	incarnation uint64 // of the process (consensus.Member.Incarnation)
+	name        string
+	nthreads    int
+	running     map[string]*stask
 	// avgMicros is a moving average of its tasks' run time (0: none yet).
 	avgMicros float64
 	// resources the worker offers, and how much of them running tasks hold.
@@ -70,6 +75,10 @@ type sworker struct {
 	stealOut map[string]int
 	stealAt  time.Time
 	incoming int
+	// probedAt: when the scheduler last asked it about its tasks
+	// (TaskProbe); probing: the answer is awaited.
+	probedAt time.Time
+	probing  bool
 }
 
 // offers reports whether the worker has the resources at all.
@@ -409,6 +418,7 @@ func (g *graph) saturation(w *sworker) int {
 
 func (g *graph) assign(t *stask, w *sworker) {
 	t.state, t.worker, t.stealTo = tsProcessing, w.id, ""
+	t.assignedAt, t.unseen = g.now(), 0
 	w.running[t.spec.Key] = t
 	w.hold(t.spec.Resources, 1)
 	g.genSeq++
@@ -910,9 +920,10 @@ func (g *graph) notifyCancelled(client, key string) {
 
 // workerInfo is a live member as the scheduler needs it.
 type workerInfo struct {
-	name      string
-	nthreads  int
-	resources map[string]float64 // what the worker offers (e.g. GPU: 2)
+	incarnation uint64
+	name        string
+	nthreads    int
+	resources   map[string]float64 // what the worker offers (e.g. GPU: 2)
 }
 
 // wantedBy lists the keys each of the clients holds futures for.
@@ -933,16 +944,23 @@ func (g *graph) wantedBy(clients []string) map[string][]string {
 // by their replicas or recomputed.
 func (g *graph) setWorkers(live map[string]workerInfo) {
 	var gone []*sworker
+	restarted := map[string]bool{}
 	for id, w := range g.workers {
-		if _, ok := live[id]; !ok {
+		info, ok := live[id]
+		if !ok || info.incarnation != w.incarnation {
+			// Gone, or restarted (its new process holds and runs
+			// nothing of the old one's, even if it was never seen dead).
 			gone = append(gone, w)
 			delete(g.workers, id)
+			if ok {
+				restarted[id] = true
+			}
 		}
 	}
 	for id, info := range live {
 		if w, ok := g.workers[id]; !ok {
 			g.joined = append(g.joined, id)
-			g.workers[id] = &sworker{id: id, name: info.name, nthreads: max(info.nthreads, 1), running: map[string]*stask{},
+			g.workers[id] = &sworker{id: id, incarnation: info.incarnation, name: info.name, nthreads: max(info.nthreads, 1), running: map[string]*stask{},
 				resources: info.resources, used: map[string]float64{}}
 		} else {
 			w.resources = info.resources
@@ -961,6 +979,9 @@ func (g *graph) setWorkers(live map[string]workerInfo) {
 			}
 			before := len(t.holders)
 			g.pruneHolders(t)
+			if len(restarted) > 0 {
+				t.holders = slices.DeleteFunc(t.holders, func(h string) bool { return restarted[h] })
+			}
 			if before > 0 && len(t.holders) == 0 {
 				g.lost(t)
 			}
@@ -1162,4 +1183,130 @@ func (q *taskQueue) Pop() any {
 	*q = old[:len(old)-1]
 	t.heapIndex = -1
 	return t
+}
+
+// explain describes keys as the graph sees them (ExplainRequest).
+func (g *graph) explain(keys []string) []TaskExplanation {
+	out := make([]TaskExplanation, 0, len(keys))
+	for _, k := range keys {
+		t, ok := g.tasks[k]
+		if !ok {
+			e := TaskExplanation{Key: k, State: "unknown"}
+			if o, ok := g.orphans[k]; ok {
+				e.Orphan, e.Gen = slices.Clone(o.holders), o.gen
+			}
+			out = append(out, e)
+			continue
+		}
+		e := TaskExplanation{Key: k, State: t.state.String(), Worker: t.worker, Gen: t.gen,
+			Holders: slices.Clone(t.holders), Size: t.size, Wanters: slices.Clone(t.wanters),
+			Retries: t.retries, Pins: t.pins}
+		if t.failure != nil {
+			e.Failure = t.failure.Kind + ": " + t.failure.Message
+		}
+		for _, d := range t.deps {
+			if d.state != tsMemory {
+				e.WaitingOn = append(e.WaitingOn, d.spec.Key+"="+d.state.String())
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// Probing (TaskProbe): every probeEvery, each worker is asked about the
+// tasks it was given more than probeAfter ago. A task the worker neither
+// runs nor holds in probeMisses probes in a row was lost on the way (a
+// Compute dropped, a stolen task whose reply went missing) and is placed
+// again; a value it holds whose report never came is taken as finished.
+// It returns the keys placed again and those found finished.
+const (
+	probeEvery  = 5 * time.Second
+	probeAfter  = 2 * time.Second
+	probeMisses = 2
+)
+
+// probesDue returns, per worker due for a probe, the keys and runs to ask
+// about, and marks those workers as probing.
+func (g *graph) probesDue() map[string]*TaskProbe {
+	now := g.now()
+	var out map[string]*TaskProbe
+	for _, id := range g.order {
+		w := g.workers[id]
+		if w.probing || now.Sub(w.probedAt) < probeEvery || len(w.running) == 0 {
+			continue
+		}
+		var p *TaskProbe
+		for k, t := range w.running {
+			if t.state != tsProcessing || t.worker != id || now.Sub(t.assignedAt) < probeAfter {
+				continue
+			}
+			if p == nil {
+				p = &TaskProbe{}
+			}
+			p.Keys = append(p.Keys, k)
+			p.Gens = append(p.Gens, t.gen)
+		}
+		if p == nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]*TaskProbe{}
+		}
+		out[id] = p
+		w.probing, w.probedAt = true, now
+	}
+	return out
+}
+
+// probed applies a worker's answer to a TaskProbe (r nil: no answer; the
+// worker's liveness is membership's business). It returns the keys placed
+// again.
+func (g *graph) probed(worker string, asked *TaskProbe, r *TaskProbeReply) (lost, found []string) {
+	w := g.workers[worker]
+	if w == nil {
+		return nil, nil
+	}
+	w.probing = false
+	if r == nil {
+		return nil, nil
+	}
+	running := make(map[string]bool, len(r.Running))
+	for _, k := range r.Running {
+		running[k] = true
+	}
+	held := make(map[string]int, len(r.Held))
+	for i, k := range r.Held {
+		held[k] = i
+	}
+	for i, k := range asked.Keys {
+		t := g.tasks[k]
+		if t == nil || t.state != tsProcessing || t.worker != worker || t.gen != asked.Gens[i] {
+			continue // moved on since the probe left
+		}
+		if j, ok := held[k]; ok && j < len(r.Gens) && r.Gens[j] >= t.gen {
+			// Computed and stored; its report was lost (or is late: the
+			// report then only adds holders).
+			found = append(found, k)
+			w.unassign(k)
+			t.worker, t.unseen = "", 0
+			t.gen = r.Gens[j]
+			g.complete(t, []string{worker}, r.Sizes[j])
+			continue
+		}
+		if running[k] {
+			t.unseen = 0
+			continue
+		}
+		t.unseen++
+		if t.unseen < probeMisses {
+			continue
+		}
+		lost = append(lost, k)
+		w.unassign(k)
+		t.worker, t.state, t.unseen = "", tsWaiting, 0
+		g.recompute(t)
+	}
+	g.fill()
+	return lost, found
 }

@@ -524,3 +524,125 @@ func TestGraphUndeliveredTasksArePlacedAgain(t *testing.T) {
 		t.Fatal("an undelivered report for another worker moved the task")
 	}
 }
+
+// A task whose Compute or TasksFinished was lost on the way is found by
+// the probes: placed again when its worker neither runs nor holds it in
+// two probes in a row, taken as finished when the worker holds its value.
+func TestGraphProbesFindLostTasks(t *testing.T) {
+	now := time.Unix(1000, 0)
+	g := newGraph(1, noValidate)
+	g.now = func() time.Time { return now }
+	g.setWorkers(workers("w1"))
+	g.submit("c", []consensus.TaskSpec{task("lost"), task("done"), task("busy")}, []string{"lost", "done", "busy"}, nil)
+	if got := assigned(g.take())["w1"]; len(got) != 3 {
+		t.Fatalf("assigned %v", got)
+	}
+	if due := g.probesDue(); len(due) != 0 {
+		t.Fatalf("probed tasks just assigned: %v", due)
+	}
+	now = now.Add(probeAfter + time.Second)
+	due := g.probesDue()
+	p := due["w1"]
+	if p == nil || len(p.Keys) != 3 {
+		t.Fatalf("probes due %v, want w1's three tasks", due)
+	}
+	if again := g.probesDue(); len(again) != 0 {
+		t.Fatal("a second probe while the first is out")
+	}
+	gen := map[string]uint64{}
+	for i, k := range p.Keys {
+		gen[k] = p.Gens[i]
+	}
+	// First probe: "done" is held (its report was lost), "busy" runs,
+	// "lost" is nowhere — one miss is not enough.
+	reply := &TaskProbeReply{Worker: "w1", Running: []string{"busy"}, Held: []string{"done"}, Sizes: []int64{8}, Gens: []uint64{gen["done"]}}
+	if lost, found := g.probed("w1", p, reply); len(lost) != 0 || !slices.Equal(found, []string{"done"}) {
+		t.Fatalf("lost after one probe: %v", lost)
+	}
+	if d := g.tasks["done"]; d.state != tsMemory || !slices.Equal(d.holders, []string{"w1"}) || d.size != 8 {
+		t.Fatalf("done: %s holders %v size %d", d.state, d.holders, d.size)
+	}
+	if upd := g.take().updates["c"]; len(upd) != 1 || upd[0].Key != "done" {
+		t.Fatalf("client updates %+v, want done's", upd)
+	}
+	// Not due again before probeEvery.
+	now = now.Add(time.Second)
+	if due := g.probesDue(); len(due) != 0 {
+		t.Fatalf("probed again after 1s: %v", due)
+	}
+	now = now.Add(probeEvery)
+	p = g.probesDue()["w1"]
+	if p == nil || len(p.Keys) != 2 {
+		t.Fatalf("second probe %+v, want lost and busy", p)
+	}
+	lost, _ := g.probed("w1", p, &TaskProbeReply{Worker: "w1", Running: []string{"busy"}})
+	if !slices.Equal(lost, []string{"lost"}) {
+		t.Fatalf("lost %v, want [lost]", lost)
+	}
+	if got := assigned(g.take())["w1"]; !slices.Equal(got, []string{"lost"}) {
+		t.Fatalf("placed again %v", got)
+	}
+	if l := g.tasks["lost"]; l.state != tsProcessing || l.gen == gen["lost"] {
+		t.Fatalf("lost: %s gen %d (was %d)", l.state, l.gen, gen["lost"])
+	}
+	if b := g.tasks["busy"]; b.state != tsProcessing || b.unseen != 0 {
+		t.Fatalf("busy: %s unseen %d", b.state, b.unseen)
+	}
+	// No answer (the worker is slow or gone: membership's business)
+	// changes nothing but lets the next probe go.
+	now = now.Add(probeEvery)
+	p = g.probesDue()["w1"]
+	if p == nil {
+		t.Fatal("no probe due")
+	}
+	if lost, _ := g.probed("w1", p, nil); len(lost) != 0 {
+		t.Fatalf("lost on no answer: %v", lost)
+	}
+	now = now.Add(probeEvery)
+	if g.probesDue()["w1"] == nil {
+		t.Fatal("no probe after an unanswered one")
+	}
+}
+
+// A worker restarted between two looks at the membership (never seen
+// dead: same id, new incarnation) lost what its old process ran and held.
+func TestGraphRestartedWorkerUnseenDead(t *testing.T) {
+	g := newGraph(2, noValidate)
+	ws := func(inc1 uint64) map[string]workerInfo {
+		return map[string]workerInfo{
+			"w1": {name: "w1", nthreads: 1, incarnation: inc1},
+			"w2": {name: "w2", nthreads: 1, incarnation: 7},
+		}
+	}
+	g.setWorkers(ws(1))
+	g.submit("c", []consensus.TaskSpec{task("a"), task("b"), task("c")}, []string{"a", "b", "c"}, nil)
+	got := assigned(g.take())
+	if len(got["w1"]) == 0 || len(got["w2"]) == 0 {
+		t.Fatalf("assigned %v, want both workers busy", got)
+	}
+	onW1 := got["w1"][0]
+	// One of w2's tasks finishes with a copy on w1 too, one only on w1.
+	g.finished("w2", []TaskResult{ok(got["w2"][0], "w2", "w1")})
+	g.take()
+	held := g.tasks[got["w2"][0]]
+	// w1 restarts: same id, new incarnation.
+	g.setWorkers(ws(2))
+	if slices.Contains(held.holders, "w1") {
+		t.Fatalf("holders %v still name the restarted w1", held.holders)
+	}
+	tk := g.tasks[onW1]
+	if tk.state != tsProcessing || tk.gen == 0 {
+		t.Fatalf("%s: %s", onW1, tk.state)
+	}
+	if got := assigned(g.take()); len(got["w1"])+len(got["w2"]) == 0 {
+		t.Fatalf("%s not placed again after w1 restarted: %v", onW1, got)
+	}
+	if j := g.takeJoined(); !slices.Contains(j, "w1") {
+		t.Fatalf("joined %v: the restarted w1 is not asked for its holdings", j)
+	}
+	// The same incarnation again changes nothing.
+	g.setWorkers(ws(2))
+	if got := assigned(g.take()); len(got) != 0 {
+		t.Fatalf("placed again with no restart: %v", got)
+	}
+}

@@ -136,6 +136,40 @@ type SchedulerInfo struct {
 	Expired bool `msgpack:"expired,omitempty"`
 }
 
+// ExplainRequest asks the scheduler how it sees some tasks: why a future
+// has not finished (what the task waits on, where it runs, who holds it).
+type ExplainRequest struct {
+	Keys []string `msgpack:"keys"`
+}
+
+// Explain answers an ExplainRequest.
+type Explain struct {
+	Node       string `msgpack:"node" json:"node"`
+	Term       uint64 `msgpack:"term" json:"term"`
+	Recovering bool   `msgpack:"recovering,omitempty" json:"recovering"`
+	// Tasks in the order asked; an unknown key has State "unknown".
+	Tasks []TaskExplanation `msgpack:"tasks" json:"tasks"`
+}
+
+// TaskExplanation is one task as the scheduler sees it.
+type TaskExplanation struct {
+	Key   string `msgpack:"key" json:"key"`
+	State string `msgpack:"state" json:"state"`
+	// Worker runs it (processing), Gen numbers that run.
+	Worker  string   `msgpack:"worker,omitempty" json:"worker,omitempty"`
+	Gen     uint64   `msgpack:"gen,omitempty" json:"gen,omitempty"`
+	Holders []string `msgpack:"holders,omitempty" json:"holders,omitempty"`
+	Size    int64    `msgpack:"size,omitempty" json:"size,omitempty"`
+	// WaitingOn lists inputs not in memory yet, as "key=state".
+	WaitingOn []string `msgpack:"waiting_on,omitempty" json:"waiting_on,omitempty"`
+	Wanters   []string `msgpack:"wanters,omitempty" json:"wanters,omitempty"`
+	Retries   int      `msgpack:"retries,omitempty" json:"retries,omitempty"`
+	Pins      int      `msgpack:"pins,omitempty" json:"pins,omitempty"`
+	Failure   string   `msgpack:"failure,omitempty" json:"failure,omitempty"`
+	// Orphan: the graph does not know the key but a worker holds it.
+	Orphan []string `msgpack:"orphan,omitempty" json:"orphan,omitempty"`
+}
+
 // Echo is a request any node's supervisor answers with the same text; it
 // exercises the remote path end to end.
 type Echo struct {
@@ -156,6 +190,8 @@ func init() {
 	mesh.RegisterMessage[SchedulerInfoRequest]("mesh.SchedulerInfoRequest")
 	mesh.RegisterMessage[SchedulerInfo]("mesh.SchedulerInfo")
 	mesh.RegisterMessage[Echo]("mesh.Echo")
+	mesh.RegisterMessage[ExplainRequest]("mesh.ExplainRequest")
+	mesh.RegisterMessage[Explain]("mesh.Explain")
 }
 
 // replyAs checks a reply's type: an ErrorReply becomes an error.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,6 +33,10 @@ const (
 
 // ErrJoin: the node could not join the mesh through any peer.
 var ErrJoin = errors.New("could not join the mesh")
+
+// ErrNoLeader: the mesh has no leader at the moment (an election may be
+// under way); retry.
+var ErrNoLeader = errors.New("no leader is known yet (an election may be under way): retry")
 
 // NodeConfig configures a node. Zero durations take the defaults.
 type NodeConfig struct {
@@ -109,6 +114,9 @@ func (c *NodeConfig) defaults() {
 
 // Node is a running mesh node: host, Raft and actors.
 type Node struct {
+	// incarnation is random per process (consensus.Member.Incarnation).
+	incarnation uint64
+
 	cfg    NodeConfig
 	log    *slog.Logger
 	host   *mesh.Host
@@ -171,7 +179,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, host: host, self: host.ID().String(), stopped: make(chan struct{})}
+	n := &Node{incarnation: rand.Uint64() | 1, cfg: cfg, log: cfg.Logger, host: host, self: host.ID().String(), stopped: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.metrics = newMetrics(n)
 	defer func() {
@@ -246,7 +254,8 @@ func (n *Node) memberRecord() *consensus.Member {
 	for _, a := range n.host.Addrs() {
 		addrs = append(addrs, a.String())
 	}
-	return &consensus.Member{ID: n.self, Name: name, Addrs: addrs, Cores: cores, Threads: n.cfg.Threads, Memory: mem, Resources: n.cfg.Resources}
+	return &consensus.Member{ID: n.self, Name: name, Addrs: addrs, Cores: cores, Threads: n.cfg.Threads, Memory: mem, Resources: n.cfg.Resources,
+		Incarnation: n.incarnation}
 }
 
 // join asks any reachable peer (or, after a restart, the mesh we belonged
@@ -426,6 +435,15 @@ func (n *Node) Remote() *Remote { return n.remote }
 // Status asks the leader (through this node) for the mesh's status.
 func (n *Node) Status(ctx context.Context) (*Status, error) {
 	return replyAs[Status](n.remote.Request(ctx, n.remote.PID(n.host.ID(), MembershipID), &StatusRequest{}))
+}
+
+// Explain asks the leader's scheduler how it sees keys (ExplainRequest).
+func (n *Node) Explain(ctx context.Context, keys []string) (*Explain, error) {
+	leader, ok := n.raft.Leader()
+	if !ok {
+		return nil, fmt.Errorf("explain: %w", ErrNoLeader)
+	}
+	return replyAs[Explain](n.remote.Request(ctx, n.remote.PID(leader, SchedulerID), &ExplainRequest{Keys: keys}))
 }
 
 // Leave removes this node from the mesh at once: a leader first hands its

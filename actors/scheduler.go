@@ -108,6 +108,7 @@ func (s *scheduler) Receive(ctx actor.Context) {
 			s.expireClients(time.Now())
 			s.g.expireMissing(time.Now())
 			s.askJoined(ctx)
+			s.probe(ctx)
 		}
 		s.flush()
 		s.n.metrics.tickSeconds.Observe(time.Since(start).Seconds())
@@ -121,6 +122,20 @@ func (s *scheduler) Receive(ctx actor.Context) {
 		}
 		s.g.holdings(m.h)
 		s.flush()
+	case *probeArrived:
+		if s.recovering {
+			return // the rebuilt graph has no probes out
+		}
+		lost, found := s.g.probed(m.worker, m.asked, m.reply)
+		if len(lost) > 0 {
+			s.n.log.Warn("tasks a worker neither ran nor held in two probes were lost on the way; placing them again",
+				"worker", m.worker, "tasks", len(lost), "keys", lost[:min(len(lost), 8)])
+		}
+		if len(found) > 0 {
+			s.n.log.Warn("a worker holds results whose reports never arrived; taking them as finished",
+				"worker", m.worker, "tasks", len(found), "keys", found[:min(len(found), 8)])
+		}
+		s.flush()
 	case *SchedulerInfoRequest:
 		info := &SchedulerInfo{Node: s.n.self, Term: s.term, Since: s.since, Tasks: len(s.g.tasks), Clients: len(s.clients)}
 		if sender := ctx.Sender(); sender != nil && sender.Address != s.n.self {
@@ -129,6 +144,12 @@ func (s *scheduler) Receive(ctx actor.Context) {
 			s.touch(sender.Address)
 		}
 		ctx.Respond(info)
+	case *ExplainRequest:
+		ex := &Explain{Node: s.n.self, Term: s.term, Recovering: s.recovering}
+		if !s.recovering {
+			ex.Tasks = s.g.explain(m.Keys)
+		}
+		ctx.Respond(ex)
 	case *recovered:
 		if m.err != nil {
 			s.n.log.Warn("graph recovery incomplete", "err", m.err)
@@ -241,6 +262,40 @@ func (s *scheduler) askJoined(ctx actor.Context) {
 				return
 			}
 			s.n.sys.Root.Send(self, &holdingsArrived{h: h})
+		})
+	}
+}
+
+// probeArrived carries a worker's answer to a TaskProbe (reply nil: none).
+type probeArrived struct {
+	worker string
+	asked  *TaskProbe
+	reply  *TaskProbeReply
+}
+
+// probe asks workers about the tasks they have had for a while (see
+// probesDue): a lost Compute or TasksFinished does not leave a task
+// processing forever.
+func (s *scheduler) probe(ctx actor.Context) {
+	due := s.g.probesDue()
+	if len(due) == 0 {
+		return
+	}
+	self := ctx.Self()
+	for id, p := range due {
+		s.n.spawn(func(context.Context) {
+			msg := &probeArrived{worker: id, asked: p}
+			if pid, err := peer.Decode(id); err == nil {
+				c, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+				r, err := replyAs[TaskProbeReply](s.n.remote.Request(c, s.n.remote.PID(pid, WorkerID), p))
+				cancel()
+				if err == nil {
+					msg.reply = r
+				} else {
+					s.n.log.Debug("no answer to a task probe", "worker", id, "err", err)
+				}
+			}
+			s.n.sys.Root.Send(self, msg)
 		})
 	}
 }
@@ -382,7 +437,7 @@ func (s *scheduler) syncWorkers() {
 			if threads <= 0 {
 				threads = max(m.Cores, 1)
 			}
-			live[id] = workerInfo{name: m.Name, nthreads: threads, resources: m.Resources}
+			live[id] = workerInfo{incarnation: m.Incarnation, name: m.Name, nthreads: threads, resources: m.Resources}
 		}
 	}
 	s.g.setWorkers(live)

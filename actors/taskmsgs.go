@@ -239,6 +239,26 @@ type Holdings struct {
 	Gens []uint64 `msgpack:"g,omitempty"`
 }
 
+// TaskProbe asks a worker about tasks the scheduler has it running for a
+// while: messages are best effort, and a Compute that never arrived or a
+// TasksFinished that never left would otherwise leave a task processing
+// forever. Gens beside Keys: the runs asked about.
+type TaskProbe struct {
+	Keys []string `msgpack:"k"`
+	Gens []uint64 `msgpack:"g"`
+}
+
+// TaskProbeReply answers TaskProbe: of the keys asked, those queued or
+// running on the worker, and those whose value it holds (with size and
+// generation).
+type TaskProbeReply struct {
+	Worker  string   `msgpack:"w"`
+	Running []string `msgpack:"r"`
+	Held    []string `msgpack:"h"`
+	Sizes   []int64  `msgpack:"s"`
+	Gens    []uint64 `msgpack:"g"`
+}
+
 // ValuesMissing tells the scheduler that holders it named for keys
 // answered a client's fetch without them (Holders beside Keys): a value
 // can be gone from a holder the scheduler still counts (a stale report of
@@ -266,6 +286,8 @@ type StealReply struct {
 func init() {
 	mesh.RegisterMessage[HoldingsRequest]("mesh.HoldingsRequest")
 	mesh.RegisterMessage[Holdings]("mesh.Holdings")
+	mesh.RegisterMessage[TaskProbe]("mesh.TaskProbe")
+	mesh.RegisterMessage[TaskProbeReply]("mesh.TaskProbeReply")
 	mesh.RegisterMessage[SubmitTasks]("mesh.SubmitTasks")
 	mesh.RegisterMessage[SubmitAck]("mesh.SubmitAck")
 	mesh.RegisterMessage[TaskUpdates]("mesh.TaskUpdates")

@@ -97,6 +97,25 @@ func (a *workerActor) Receive(ctx actor.Context) {
 		}
 		a.n.assignedMu.Unlock()
 		ctx.Respond(&Holdings{Worker: a.n.self, Keys: keys, Sizes: sizes, Running: running, Gens: gens})
+	case *TaskProbe:
+		reply := &TaskProbeReply{Worker: a.n.self}
+		a.n.assignedMu.Lock()
+		for _, k := range m.Keys {
+			if _, ok := a.n.assigned[k]; ok {
+				reply.Running = append(reply.Running, k)
+			}
+		}
+		a.n.assignedMu.Unlock()
+		a.n.gensMu.Lock()
+		for _, k := range m.Keys {
+			if size, ok := a.n.store.Size(k); ok {
+				reply.Held = append(reply.Held, k)
+				reply.Sizes = append(reply.Sizes, size)
+				reply.Gens = append(reply.Gens, a.n.gens[k])
+			}
+		}
+		a.n.gensMu.Unlock()
+		ctx.Respond(reply)
 	case *Compute:
 		a.n.assignedMu.Lock()
 		for _, t := range m.Tasks {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,6 +52,9 @@ type Options struct {
 	// before their futures count as hung (default 90 s).
 	Bound time.Duration
 	Keep  bool // keep the nodes' data dirs
+	// KeepFailed keeps the data dirs (whole logs, goroutine dumps) of a
+	// failed run.
+	KeepFailed bool
 	// DataFrame adds the DataFrame workload (a persisted DataFrame and a
 	// group-by on it) to every round (meshchaos and the tests turn it on
 	// unless CHAOS_DATAFRAME=0).
@@ -269,6 +274,11 @@ func Run(ctx context.Context, sc Scenario, o Options) (r *Report) {
 		if !r.Passed() && r.Skipped == "" {
 			r.Timeline = c.Timeline.String()
 			r.Logs = c.Logs(40)
+			if o.KeepFailed && c.tempDir {
+				c.cfg.Keep = true
+				dumpGoroutines(ctx, c)
+				r.Logs += fmt.Sprintf("(the nodes' data dirs, whole logs and goroutine dumps are kept in %s)\n", c.Dir())
+			}
 		}
 		c.Close()
 	}()
@@ -344,6 +354,7 @@ func Run(ctx context.Context, sc Scenario, o Options) (r *Report) {
 	wctx, cancel = context.WithTimeout(ctx, o.Bound)
 	if err := e.Progress.WaitFraction(wctx, 1); err != nil {
 		logf("not all futures resolved: %v", err)
+		r.Problems = append(r.Problems, explainPending(ctx, e)...)
 	}
 	e.mu.Lock()
 	ws := slices.Clone(e.workloads)
@@ -399,6 +410,9 @@ func Run(ctx context.Context, sc Scenario, o Options) (r *Report) {
 		for _, bad := range logProblems(n) {
 			r.fail("%s's log: %s", n.Name, bad)
 		}
+		for _, line := range selfHeals(n) {
+			logf("%s repaired a lost message: %s", n.Name, line)
+		}
 	}
 	// The survivors' goroutines return to their baseline.
 	for _, p := range checkGoroutines(ctx, c, baseline) {
@@ -408,6 +422,55 @@ func Run(ctx context.Context, sc Scenario, o Options) (r *Report) {
 	cl.Close()
 	clientOpen = false
 	return r
+}
+
+// explainPending asks the scheduler about the futures that did not finish
+// (at most 12 of them) for the failure report.
+func explainPending(ctx context.Context, e *Env) []string {
+	keys := e.Progress.Pending()
+	out := []string{fmt.Sprintf("%d futures unresolved: %s", len(keys), strings.Join(keys[:min(len(keys), 12)], " "))}
+	if len(keys) == 0 {
+		return out
+	}
+	ectx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ex, err := e.Client.Explain(ectx, keys[:min(len(keys), 12)]...)
+	if err != nil {
+		return append(out, fmt.Sprintf("the scheduler could not explain them: %v", err))
+	}
+	out = append(out, fmt.Sprintf("the scheduler on %s (term %d, recovering %v) sees:", short(ex.Node), ex.Term, ex.Recovering))
+	for _, t := range ex.Tasks {
+		out = append(out, fmt.Sprintf("%s: %s worker=%s gen=%d holders=%v waiting_on=%v wanters=%d retries=%d pins=%d orphan=%v failure=%q",
+			t.Key, t.State, short(t.Worker), t.Gen, shorts(t.Holders), t.WaitingOn, len(t.Wanters), t.Retries, t.Pins, shorts(t.Orphan), t.Failure))
+	}
+	return out
+}
+
+func shorts(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = short(id)
+	}
+	return out
+}
+
+// dumpGoroutines writes every live node's goroutine stacks to
+// goroutines.txt in its data dir.
+func dumpGoroutines(ctx context.Context, c *Cluster) {
+	for _, n := range c.Nodes {
+		addr := n.pprofAddr()
+		if addr == "" || !n.Running() {
+			continue
+		}
+		gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		req, _ := http.NewRequestWithContext(gctx, "GET", "http://"+addr+"/debug/pprof/goroutine?debug=2", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			os.WriteFile(filepath.Join(n.Dir, "goroutines.txt"), data, 0o644)
+		}
+		cancel()
+	}
 }
 
 // GoroutineSlack is how many goroutines above its baseline a survivor may
@@ -451,6 +514,28 @@ func checkGoroutines(ctx context.Context, c *Cluster, baseline map[*Node]int) []
 // logProblems scans a node's stderr for panics, fatal errors and data
 // races.
 func logProblems(n *Node) []string {
+	return scanLog(n, 5, func(line string) bool {
+		for _, bad := range []string{"panic: ", "fatal error: ", "WARNING: DATA RACE"} {
+			if strings.HasPrefix(line, bad) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// selfHeals returns the lines of n's log where the scheduler repaired a
+// lost message (a task probe found a task lost on the way or a result
+// whose report never came): not failures, but each names a message the
+// mesh lost, worth a look when it is frequent.
+func selfHeals(n *Node) []string {
+	return scanLog(n, 10, func(line string) bool {
+		return strings.Contains(line, "lost on the way") || strings.Contains(line, "reports never arrived")
+	})
+}
+
+// scanLog returns up to max lines of n's stderr log that match.
+func scanLog(n *Node, max int, match func(string) bool) []string {
 	f, err := os.Open(filepath.Join(n.Dir, "stderr.log"))
 	if err != nil {
 		return nil
@@ -459,15 +544,9 @@ func logProblems(n *Node) []string {
 	var out []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		for _, bad := range []string{"panic: ", "fatal error: ", "WARNING: DATA RACE"} {
-			if strings.HasPrefix(line, bad) {
-				out = append(out, line)
-			}
-		}
-		if len(out) >= 5 {
-			break
+	for sc.Scan() && len(out) < max {
+		if line := sc.Text(); match(line) {
+			out = append(out, line)
 		}
 	}
 	return out

@@ -278,12 +278,27 @@ type Progress struct {
 	total int
 	times []time.Time // in order
 	errs  int
+	fs    []*futures.Future
+}
+
+// Pending lists the keys of watched futures not finished yet.
+func (p *Progress) Pending() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, f := range p.fs {
+		if !f.Done() {
+			out = append(out, f.Key())
+		}
+	}
+	return out
 }
 
 // Watch starts recording the completions of fs until ctx ends.
 func (p *Progress) Watch(ctx context.Context, cl *futures.Client, fs []*futures.Future) {
 	p.mu.Lock()
 	p.total += len(fs)
+	p.fs = append(p.fs, fs...)
 	p.mu.Unlock()
 	go func() {
 		for f, err := range cl.AsCompleted(ctx, fs) {

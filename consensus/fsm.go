@@ -37,7 +37,11 @@ type Member struct {
 	Resources map[string]float64 `msgpack:"resources,omitempty" json:"resources,omitempty"`
 	Memory    uint64             `msgpack:"memory" json:"memory"`
 	Joined    time.Time          `msgpack:"joined" json:"joined"`
-	Changed   time.Time          `msgpack:"changed" json:"changed"`
+	// Incarnation is random per process: a member whose incarnation
+	// changed was restarted, and whatever its last process held or ran
+	// is gone even if no one saw it dead in between.
+	Incarnation uint64    `msgpack:"inc,omitempty" json:"incarnation,omitempty"`
+	Changed     time.Time `msgpack:"changed" json:"changed"`
 }
 
 // Membership is the replicated membership: every member ever seen (left and

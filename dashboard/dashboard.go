@@ -129,6 +129,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/workers", s.apiWorkers)
 	mux.HandleFunc("GET /api/v1/tasks", s.apiTasks)
 	mux.HandleFunc("GET /api/v1/events", s.events)
+	mux.HandleFunc("GET /api/v1/tasks/{key...}", s.apiExplain)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -304,6 +305,24 @@ func (s *Server) apiTasks(w http.ResponseWriter, r *http.Request) {
 		out.Total += st.Tasks[name]
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// apiExplain answers how the leader's scheduler sees one task (state,
+// worker, holders, the inputs it waits on): /api/v1/tasks/KEY.
+func (s *Server) apiExplain(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	ex, err := s.node.Explain(ctx, []string{key})
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	if len(ex.Tasks) != 1 || ex.Tasks[0].State == "unknown" && len(ex.Tasks[0].Orphan) == 0 {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("the scheduler does not know task %q (never submitted, or released)", key)})
+		return
+	}
+	writeJSON(w, http.StatusOK, ex)
 }
 
 // events streams the status as server-sent events ("status", the View's

@@ -381,6 +381,18 @@ func TestDashboardOfALocalMesh(t *testing.T) {
 		}
 	})
 
+	t.Run("explain", func(t *testing.T) {
+		// A follower asks the leader's scheduler about one task.
+		var ex actors.Explain
+		m.getJSON(follower, "/api/v1/tasks/"+fs[3].Key(), &ex)
+		if len(ex.Tasks) != 1 || ex.Tasks[0].Key != fs[3].Key() || ex.Tasks[0].State != "memory" || len(ex.Tasks[0].Holders) == 0 || len(ex.Tasks[0].Wanters) != 1 {
+			t.Errorf("explain %s: %+v, want it in memory with holders and one wanter", fs[3].Key(), ex)
+		}
+		if code, body := m.get(follower, "/api/v1/tasks/no-such-task"); code != http.StatusNotFound || !strings.Contains(string(body), "no-such-task") {
+			t.Errorf("explain of an unknown key: %d %s, want 404 naming it", code, body)
+		}
+	})
+
 	t.Run("events", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

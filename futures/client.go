@@ -795,6 +795,21 @@ func (c *Client) Status(ctx context.Context) (*actors.Status, error) {
 	return st, nil
 }
 
+// Explain asks the leader's scheduler how it sees keys: state, the worker
+// running each, holders, the inputs it still waits on, the clients that
+// want it. It is for finding out why a future does not finish.
+func (c *Client) Explain(ctx context.Context, keys ...string) (*actors.Explain, error) {
+	r, err := c.toScheduler(ctx, &actors.ExplainRequest{Keys: keys})
+	if err != nil {
+		return nil, fmt.Errorf("explain %d keys: %w", len(keys), err)
+	}
+	ex, ok := r.(*actors.Explain)
+	if !ok {
+		return nil, fmt.Errorf("explain: unexpected reply %T", r)
+	}
+	return ex, nil
+}
+
 // Close releases every future of this client and disconnects.
 func (c *Client) Close() error {
 	c.mu.Lock()
