@@ -1218,8 +1218,9 @@ func (g *graph) explain(keys []string) []TaskExplanation {
 // tasks it was given more than probeAfter ago. A task the worker neither
 // runs nor holds in probeMisses probes in a row was lost on the way (a
 // Compute dropped, a stolen task whose reply went missing) and is placed
-// again; a value it holds whose report never came is taken as finished.
-// It returns the keys placed again and those found finished.
+// again; a value it holds is taken as finished (its report was lost, or
+// is held up while the value is copied to replicas). It returns the keys
+// placed again and those whose report was lost.
 const (
 	probeEvery  = 5 * time.Second
 	probeAfter  = 2 * time.Second
@@ -1285,9 +1286,12 @@ func (g *graph) probed(worker string, asked *TaskProbe, r *TaskProbeReply) (lost
 			continue // moved on since the probe left
 		}
 		if j, ok := held[k]; ok && j < len(r.Gens) && r.Gens[j] >= t.gen {
-			// Computed and stored; its report was lost (or is late: the
-			// report then only adds holders).
-			found = append(found, k)
+			// Computed and stored. Still listed as running: its report is
+			// on its way (held up by copies to replicas), and the report
+			// will only add holders. Not running: the report was lost.
+			if !running[k] {
+				found = append(found, k)
+			}
 			w.unassign(k)
 			t.worker, t.unseen = "", 0
 			t.gen = r.Gens[j]

@@ -532,9 +532,9 @@ func TestGraphProbesFindLostTasks(t *testing.T) {
 	now := time.Unix(1000, 0)
 	g := newGraph(1, noValidate)
 	g.now = func() time.Time { return now }
-	g.setWorkers(workers("w1"))
-	g.submit("c", []consensus.TaskSpec{task("lost"), task("done"), task("busy")}, []string{"lost", "done", "busy"}, nil)
-	if got := assigned(g.take())["w1"]; len(got) != 3 {
+	g.setWorkers(map[string]workerInfo{"w1": {name: "w1", nthreads: 2}})
+	g.submit("c", []consensus.TaskSpec{task("lost"), task("done"), task("busy"), task("late")}, []string{"lost", "done", "busy", "late"}, nil)
+	if got := assigned(g.take())["w1"]; len(got) != 4 {
 		t.Fatalf("assigned %v", got)
 	}
 	if due := g.probesDue(); len(due) != 0 {
@@ -543,8 +543,8 @@ func TestGraphProbesFindLostTasks(t *testing.T) {
 	now = now.Add(probeAfter + time.Second)
 	due := g.probesDue()
 	p := due["w1"]
-	if p == nil || len(p.Keys) != 3 {
-		t.Fatalf("probes due %v, want w1's three tasks", due)
+	if p == nil || len(p.Keys) != 4 {
+		t.Fatalf("probes due %v, want w1's four tasks", due)
 	}
 	if again := g.probesDue(); len(again) != 0 {
 		t.Fatal("a second probe while the first is out")
@@ -553,17 +553,21 @@ func TestGraphProbesFindLostTasks(t *testing.T) {
 	for i, k := range p.Keys {
 		gen[k] = p.Gens[i]
 	}
-	// First probe: "done" is held (its report was lost), "busy" runs,
-	// "lost" is nowhere — one miss is not enough.
-	reply := &TaskProbeReply{Worker: "w1", Running: []string{"busy"}, Held: []string{"done"}, Sizes: []int64{8}, Gens: []uint64{gen["done"]}}
+	// First probe: "done" is held (its report was lost), "late" is held
+	// and still listed (its report is on its way), "busy" runs, "lost" is
+	// nowhere — one miss is not enough.
+	reply := &TaskProbeReply{Worker: "w1", Running: []string{"busy", "late"}, Held: []string{"done", "late"}, Sizes: []int64{8, 9}, Gens: []uint64{gen["done"], gen["late"]}}
 	if lost, found := g.probed("w1", p, reply); len(lost) != 0 || !slices.Equal(found, []string{"done"}) {
 		t.Fatalf("lost after one probe: %v", lost)
 	}
 	if d := g.tasks["done"]; d.state != tsMemory || !slices.Equal(d.holders, []string{"w1"}) || d.size != 8 {
 		t.Fatalf("done: %s holders %v size %d", d.state, d.holders, d.size)
 	}
-	if upd := g.take().updates["c"]; len(upd) != 1 || upd[0].Key != "done" {
-		t.Fatalf("client updates %+v, want done's", upd)
+	if l := g.tasks["late"]; l.state != tsMemory || l.size != 9 {
+		t.Fatalf("late: %s size %d", l.state, l.size)
+	}
+	if upd := g.take().updates["c"]; len(upd) != 2 {
+		t.Fatalf("client updates %+v, want done's and late's", upd)
 	}
 	// Not due again before probeEvery.
 	now = now.Add(time.Second)

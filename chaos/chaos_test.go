@@ -69,7 +69,8 @@ func TestChaos(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
 			r := Run(ctx, sc, Options{Binary: nodeBin, Seed: seed, Short: true, Bound: 60 * time.Second, DataFrame: os.Getenv("CHAOS_DATAFRAME") != "0", KeepFailed: true,
-				Logf: func(format string, args ...any) { t.Logf(format, args...) }})
+				Collections: os.Getenv("CHAOS_COLLECTIONS") != "0",
+				Logf:        func(format string, args ...any) { t.Logf(format, args...) }})
 			mu.Lock()
 			reports = append(reports, r)
 			mu.Unlock()

@@ -59,6 +59,9 @@ type Options struct {
 	// group-by on it) to every round (meshchaos and the tests turn it on
 	// unless CHAOS_DATAFRAME=0).
 	DataFrame bool
+	// Collections adds the Array, Bag and Delayed workload to every round
+	// (meshchaos and the tests turn it on unless CHAOS_COLLECTIONS=0).
+	Collections bool
 }
 
 // Env is what a scenario's fault script works with.
@@ -142,6 +145,13 @@ func (e *Env) NewRound(scatter bool) []Workload {
 	}
 	if e.Opts.DataFrame {
 		ws = append(ws, &DataFrame{Rows: rows, Seed: seed % 7, Dir: e.C.Dir(), Prefix: p})
+	}
+	if e.Opts.Collections {
+		side, lines := 400, 20_000
+		if e.Opts.Short {
+			side, lines = 160, 3000
+		}
+		ws = append(ws, &Collections{Seed: seed, Dir: e.C.Dir(), Prefix: p, N: side, Lines: lines})
 	}
 	if scatter {
 		ws = append(ws, &Scattered{K: k, Batches: 3, Seed: seed, Prefix: p})

@@ -37,6 +37,7 @@ func run() int {
 		quiet   = flag.Bool("q", false, "do not print progress lines")
 		list    = flag.Bool("list", false, "list the scenarios and exit")
 		dframe  = flag.Bool("dataframe", os.Getenv("CHAOS_DATAFRAME") != "0", "add the DataFrame workload (persist + group-by) to every round (--dataframe=false or CHAOS_DATAFRAME=0: without)")
+		colls   = flag.Bool("collections", os.Getenv("CHAOS_COLLECTIONS") != "0", "add the Array, Bag and Delayed workload to every round (--collections=false or CHAOS_COLLECTIONS=0: without)")
 	)
 	flag.Parse()
 	if *list {
@@ -97,7 +98,7 @@ func run() int {
 		}
 		bound := 2 * time.Minute
 		sctx, cancel := context.WithTimeout(ctx, *soak+10*time.Minute)
-		r := chaos.Run(sctx, sc, chaos.Options{Binary: bin, Seed: seed, Short: *short, Soak: *soak, Logf: logf, Bound: bound, Keep: *keep, DataFrame: *dframe})
+		r := chaos.Run(sctx, sc, chaos.Options{Binary: bin, Seed: seed, Short: *short, Soak: *soak, Logf: logf, Bound: bound, Keep: *keep, DataFrame: *dframe, Collections: *colls})
 		cancel()
 		reports = append(reports, r)
 		switch {
