@@ -1057,6 +1057,34 @@ func (g *graph) undelivered(worker string, keys []string) {
 	g.fill()
 }
 
+// replicasStored records copies a holder acknowledged after their task's
+// report (ReplicasStored). A copy the graph cannot use — the task is
+// unknown or released, or has a value of another run — is dropped at once
+// so that it does not linger unlisted on the holder.
+func (g *graph) replicasStored(holder string, keys []string, gens []uint64) {
+	live := g.workers[holder] != nil
+	for i, k := range keys {
+		var gen uint64
+		if i < len(gens) {
+			gen = gens[i]
+		}
+		t := g.tasks[k]
+		if t == nil && g.adopting() {
+			g.orphan(k, holder, gen) // its submission may be on its way (a new leader)
+			continue
+		}
+		if live && t != nil && t.state == tsMemory && t.gen == gen {
+			if !slices.Contains(t.holders, holder) {
+				t.holders = append(t.holders, holder)
+			}
+			continue
+		}
+		if live && (t == nil || t.state != tsMemory || !slices.Contains(t.holders, holder)) {
+			g.drop(holder, k, gen)
+		}
+	}
+}
+
 // valuesMissing forgets holders a client found without key's value; a
 // value with no holder left is computed again (or, scattered, waits for a
 // holder and then errs).

@@ -650,3 +650,35 @@ func TestGraphRestartedWorkerUnseenDead(t *testing.T) {
 		t.Fatalf("placed again with no restart: %v", got)
 	}
 }
+
+// Copies acknowledged after their task's report are added as holders when
+// they are of the value the graph holds, and dropped otherwise.
+func TestGraphReplicasStoredLate(t *testing.T) {
+	g := newGraph(2, noValidate)
+	g.setWorkers(workers("w1", "w2"))
+	g.submit("c", []consensus.TaskSpec{task("a"), task("b")}, []string{"a", "b"}, nil)
+	got := assigned(g.take())
+	var on string
+	for w, ks := range got {
+		if slices.Contains(ks, "a") {
+			on = w
+		}
+	}
+	other := map[string]string{"w1": "w2", "w2": "w1"}[on]
+	g.finished(on, []TaskResult{ok("a", on)})
+	g.take()
+	a := g.tasks["a"]
+	// A copy of another run is dropped (with its own run's number).
+	g.replicasStored(other, []string{"a"}, []uint64{a.gen - 1})
+	if e := g.take(); !slices.Equal(e.gens[other], []uint64{a.gen - 1}) || !slices.Equal(a.holders, []string{on}) {
+		t.Fatalf("stale copy: drops %v gens %v, holders %v", e.drops[other], e.gens[other], a.holders)
+	}
+	g.replicasStored(other, []string{"a", "gone", "b"}, []uint64{a.gen, 5, 9})
+	if !slices.Equal(a.holders, []string{on, other}) {
+		t.Fatalf("holders %v, want [%s %s]", a.holders, on, other)
+	}
+	e := g.take()
+	if drops := e.drops[other]; !slices.Equal(drops, []string{"gone", "b"}) {
+		t.Fatalf("drops on %s: %v, want the unknown key and the unfinished task's copy", other, drops)
+	}
+}

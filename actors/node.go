@@ -144,6 +144,9 @@ type Node struct {
 	assignedMu sync.Mutex
 	assigned   map[string]bool
 	stolen     map[string]int
+	// replInFlight: per replica target, copies on their way (replicaSlot).
+	replMu       sync.Mutex
+	replInFlight map[string]int
 
 	supervisor *actor.PID
 	stopped    chan struct{} // closed when the supervisor has stopped

@@ -170,7 +170,7 @@ func (s *scheduler) Receive(ctx actor.Context) {
 		}
 		s.stash = nil
 		s.flush()
-	case *SubmitTasks, *TasksFinished, *ReleaseKeys, *StealReply, *ValuesMissing, *ComputeUndelivered:
+	case *SubmitTasks, *TasksFinished, *ReleaseKeys, *StealReply, *ValuesMissing, *ComputeUndelivered, *ReplicasStored:
 		if s.recovering {
 			s.stash = append(s.stash, stashed{msg: m, sender: ctx.Sender()})
 			return
@@ -217,6 +217,8 @@ func (s *scheduler) handle(msg any, sender *actor.PID) {
 		s.g.stolen(m.Worker, m.Gave, m.Kept)
 	case *holdingsArrived:
 		s.g.holdings(m.h)
+	case *ReplicasStored:
+		s.g.replicasStored(m.Holder, m.Keys, m.Gens)
 	case *ComputeUndelivered:
 		s.n.log.Warn("tasks never reached their worker; placing them again", "worker", m.Worker, "tasks", len(m.Keys))
 		s.g.undelivered(m.Worker, m.Keys)

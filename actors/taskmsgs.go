@@ -163,6 +163,16 @@ type TasksFinished struct {
 	Results []TaskResult `msgpack:"r"`
 }
 
+// ReplicasStored tells the scheduler that Holder acknowledged copies of
+// Worker's results after the batch's TasksFinished had left without them
+// (the copy took longer than the report may wait). Gens beside Keys.
+type ReplicasStored struct {
+	Worker string   `msgpack:"w"`
+	Holder string   `msgpack:"h"`
+	Keys   []string `msgpack:"k"`
+	Gens   []uint64 `msgpack:"g"`
+}
+
 // FetchValues asks a store for values.
 type FetchValues struct {
 	Keys []string `msgpack:"k"`
@@ -287,6 +297,7 @@ func init() {
 	mesh.RegisterMessage[HoldingsRequest]("mesh.HoldingsRequest")
 	mesh.RegisterMessage[Holdings]("mesh.Holdings")
 	mesh.RegisterMessage[TaskProbe]("mesh.TaskProbe")
+	mesh.RegisterMessage[ReplicasStored]("mesh.ReplicasStored")
 	mesh.RegisterMessage[TaskProbeReply]("mesh.TaskProbeReply")
 	mesh.RegisterMessage[SubmitTasks]("mesh.SubmitTasks")
 	mesh.RegisterMessage[SubmitAck]("mesh.SubmitAck")

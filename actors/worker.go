@@ -407,10 +407,41 @@ func (n *Node) runReporter(ctx context.Context) {
 	}
 }
 
+// replicaWait bounds how long a batch's report waits for its replicas: a
+// replica target that is slow or paused (not yet known dead) must not hold
+// up every completion of this worker. Copies acknowledged later are
+// reported on their own (ReplicasStored).
+const replicaWait = time.Second
+
+// maxReplicasInFlight bounds the copies (one per batch and target) on
+// their way to one replica target.
+const maxReplicasInFlight = 4
+
+// replicaSlot takes (delta 1; false when all are taken) or gives back
+// (delta -1) a slot of copies in flight to target.
+func (n *Node) replicaSlot(target string, delta int) bool {
+	n.replMu.Lock()
+	defer n.replMu.Unlock()
+	if n.replInFlight == nil {
+		n.replInFlight = map[string]int{}
+	}
+	if delta > 0 && n.replInFlight[target] >= maxReplicasInFlight {
+		return false
+	}
+	n.replInFlight[target] += delta
+	if n.replInFlight[target] <= 0 {
+		delete(n.replInFlight, target)
+	}
+	return true
+}
+
 // replicateBatch sends every value of the batch to its replica targets,
-// grouped by target, and records the targets that acknowledged.
+// grouped by target, and records in the results the targets that
+// acknowledged within replicaWait; the later ones are reported when they
+// do.
 func (n *Node) replicateBatch(ctx context.Context, batch []finishedTask) {
 	type group struct {
+		target string
 		keys   []string
 		values [][]byte
 		gens   []uint64
@@ -424,7 +455,7 @@ func (n *Node) replicateBatch(ctx context.Context, batch []finishedTask) {
 		for _, r := range f.replicas {
 			g := groups[r]
 			if g == nil {
-				g = &group{}
+				g = &group{target: r}
 				groups[r] = g
 			}
 			g.keys = append(g.keys, f.result.Key)
@@ -436,22 +467,58 @@ func (n *Node) replicateBatch(ctx context.Context, batch []finishedTask) {
 	if len(groups) == 0 {
 		return
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for target, g := range groups {
-		wg.Go(func() {
-			if ok := n.replicate(ctx, []string{target}, g.keys, g.values, g.gens); len(ok) == 1 {
-				mu.Lock()
-				for _, i := range g.idx {
-					if !slices.Contains(batch[i].result.Holders, target) {
-						batch[i].result.Holders = append(batch[i].result.Holders, target)
-					}
-				}
-				mu.Unlock()
+	acked := make(chan *group, len(groups))
+	started := 0
+	for _, g := range groups {
+		if !n.replicaSlot(g.target, 1) {
+			// Copies to it are still on their way from earlier batches
+			// (slow or paused): these results go without that copy
+			// rather than pile up in memory behind it.
+			n.log.Debug("replica target busy; results stay with fewer copies", "to", g.target, "keys", len(g.keys))
+			continue
+		}
+		started++
+		n.spawn(func(ctx context.Context) {
+			defer n.replicaSlot(g.target, -1)
+			if ok := n.replicate(ctx, []string{g.target}, g.keys, g.values, g.gens); len(ok) == 1 {
+				acked <- g
+			} else {
+				acked <- nil
 			}
 		})
 	}
-	wg.Wait()
+	timer := time.NewTimer(replicaWait)
+	defer timer.Stop()
+	for pending := started; pending > 0; pending-- {
+		select {
+		case g := <-acked:
+			if g == nil {
+				continue
+			}
+			for _, i := range g.idx {
+				if !slices.Contains(batch[i].result.Holders, g.target) {
+					batch[i].result.Holders = append(batch[i].result.Holders, g.target)
+				}
+			}
+		case <-timer.C:
+			// The rest report themselves when (if) they are acknowledged.
+			n.spawn(func(ctx context.Context) {
+				for ; pending > 0; pending-- {
+					select {
+					case g := <-acked:
+						if g != nil {
+							n.report(ctx, &ReplicasStored{Worker: n.self, Holder: g.target, Keys: g.keys, Gens: g.gens})
+						}
+					case <-ctx.Done():
+						return
+					}
+				}
+			})
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // report sends a message to the leader's scheduler, waiting for a leader
