@@ -173,6 +173,28 @@ type ReplicasStored struct {
 	Gens   []uint64 `msgpack:"g"`
 }
 
+// RetireRequest asks the leader's scheduler to drain Worker before it
+// leaves: answered with RetireReply, asked again until Done.
+type RetireRequest struct {
+	Worker string `msgpack:"w"`
+}
+
+// RetireReply says how far the drain is: tasks still running on the
+// worker and values of which it holds the only copy.
+type RetireReply struct {
+	Done       bool `msgpack:"d"`
+	Running    int  `msgpack:"r"`
+	SoleCopies int  `msgpack:"s"`
+}
+
+// PushValues asks a retiring worker to copy values to other workers (To
+// beside Keys and Gens), then report them with ReplicasStored.
+type PushValues struct {
+	Keys []string `msgpack:"k"`
+	Gens []uint64 `msgpack:"g"`
+	To   []string `msgpack:"t"`
+}
+
 // FetchValues asks a store for values.
 type FetchValues struct {
 	Keys []string `msgpack:"k"`
@@ -298,6 +320,9 @@ func init() {
 	mesh.RegisterMessage[Holdings]("mesh.Holdings")
 	mesh.RegisterMessage[TaskProbe]("mesh.TaskProbe")
 	mesh.RegisterMessage[ReplicasStored]("mesh.ReplicasStored")
+	mesh.RegisterMessage[RetireRequest]("mesh.RetireRequest")
+	mesh.RegisterMessage[RetireReply]("mesh.RetireReply")
+	mesh.RegisterMessage[PushValues]("mesh.PushValues")
 	mesh.RegisterMessage[TaskProbeReply]("mesh.TaskProbeReply")
 	mesh.RegisterMessage[SubmitTasks]("mesh.SubmitTasks")
 	mesh.RegisterMessage[SubmitAck]("mesh.SubmitAck")
