@@ -1,6 +1,13 @@
 package actors
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+
 	"github.com/meshcompute/mesh/consensus"
 	"github.com/meshcompute/mesh/mesh"
 )
@@ -204,6 +211,69 @@ type FetchValues struct {
 type FetchReply struct {
 	Values  [][]byte `msgpack:"v"`
 	Missing []string `msgpack:"m,omitempty"`
+}
+
+// DecodeBody decodes a FetchReply encoded by msgpack (a map of "v" and
+// "m") with its values aliasing body: a reply of many megabytes is not
+// copied once more after it was read off the wire (mesh.BodyDecoder).
+func (m *FetchReply) DecodeBody(body []byte) error {
+	r := bytes.NewReader(body)
+	dec := msgpack.NewDecoder(r)
+	n, err := dec.DecodeMapLen()
+	if err != nil {
+		return err
+	}
+	for range max(n, 0) {
+		key, err := dec.DecodeString()
+		if err != nil {
+			return err
+		}
+		switch key {
+		case "v":
+			vn, err := dec.DecodeArrayLen()
+			if err != nil {
+				return err
+			}
+			if vn < 0 {
+				m.Values = nil
+				continue
+			}
+			m.Values = make([][]byte, vn)
+			for i := range vn {
+				c, err := dec.PeekCode()
+				if err != nil {
+					return err
+				}
+				if c == msgpcode.Nil {
+					if err := dec.DecodeNil(); err != nil {
+						return err
+					}
+					continue
+				}
+				ln, err := dec.DecodeBytesLen()
+				if err != nil {
+					return err
+				}
+				at := len(body) - r.Len()
+				if ln < 0 || at+ln > len(body) {
+					return fmt.Errorf("fetch reply: value %d of %d bytes overruns the %d-byte body", i, ln, len(body))
+				}
+				m.Values[i] = body[at : at+ln : at+ln]
+				if _, err := r.Seek(int64(ln), io.SeekCurrent); err != nil {
+					return err
+				}
+			}
+		case "m":
+			if err := dec.Decode(&m.Missing); err != nil {
+				return err
+			}
+		default:
+			if err := dec.Skip(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // SizeHint: the values and a little per value.

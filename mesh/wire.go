@@ -114,6 +114,11 @@ func EncodeMessage(msg any) (string, []byte, error) {
 // carrying data): the encoder allocates that once instead of doubling.
 type SizeHinter interface{ SizeHint() int }
 
+// BodyDecoder is a message that decodes its own msgpack body, e.g. so that
+// its byte values alias the body instead of being copied out of it. The
+// body is the message's own: nothing else uses it after the decode.
+type BodyDecoder interface{ DecodeBody(body []byte) error }
+
 // DecodeMessage decodes a body encoded by EncodeMessage into a new *T.
 func DecodeMessage(name string, body []byte) (any, error) {
 	registry.RLock()
@@ -123,6 +128,12 @@ func DecodeMessage(name string, body []byte) (any, error) {
 		return nil, fmt.Errorf("decode %q: %w (is the node running an older binary?)", name, ErrUnknownMessage)
 	}
 	v := reflect.New(t)
+	if bd, ok := v.Interface().(BodyDecoder); ok {
+		if err := bd.DecodeBody(body); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", name, err)
+		}
+		return v.Interface(), nil
+	}
 	// The body is in memory: decode its values at their size at once (the
 	// default limit grows them 1 MB at a time, copying as it goes).
 	dec := msgpack.NewDecoder(bytes.NewReader(body))
