@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/meshcompute/mesh/mesh"
 )
 
@@ -54,5 +56,27 @@ func TestFetchReplyDecodesWithoutCopies(t *testing.T) {
 	_, body, _ := mesh.EncodeMessage(&FetchReply{Values: [][]byte{bytes.Repeat([]byte{1}, 100)}})
 	if _, err := mesh.DecodeMessage("mesh.FetchReply", body[:len(body)-10]); err == nil {
 		t.Fatal("a truncated reply decoded")
+	}
+}
+
+// EncodeParts, concatenated, is exactly msgpack's encoding of the reply.
+func TestFetchReplyPartsAreItsEncoding(t *testing.T) {
+	for _, in := range []*FetchReply{
+		{},
+		{Values: [][]byte{}},
+		{Values: [][]byte{[]byte("a"), nil, {}, bytes.Repeat([]byte{7}, 70_000)}, Missing: []string{"k1", "k2"}},
+		{Missing: []string{"only"}},
+	} {
+		want, err := msgpack.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts, err := in.EncodeParts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Join(parts, nil); !bytes.Equal(got, want) {
+			t.Fatalf("parts of %d values: %d bytes %x..., want %d bytes %x...", len(in.Values), len(got), got[:min(len(got), 16)], len(want), want[:min(len(want), 16)])
+		}
 	}
 }

@@ -213,6 +213,66 @@ type FetchReply struct {
 	Missing []string `msgpack:"m,omitempty"`
 }
 
+// EncodeParts gives the FetchReply's msgpack encoding (a map of "v" and,
+// when not empty, "m") as headers and the values themselves
+// (mesh.PartsEncoder): a reply of many megabytes is written to the wire
+// without being copied into one buffer first.
+func (m *FetchReply) EncodeParts() ([][]byte, error) {
+	var hdr bytes.Buffer
+	enc := msgpack.NewEncoder(&hdr)
+	parts := make([][]byte, 0, 2*len(m.Values)+2)
+	cut := func() {
+		if hdr.Len() > 0 {
+			parts = append(parts, bytes.Clone(hdr.Bytes()))
+			hdr.Reset()
+		}
+	}
+	fields := 1
+	if len(m.Missing) > 0 {
+		fields = 2
+	}
+	if err := enc.EncodeMapLen(fields); err != nil {
+		return nil, err
+	}
+	if err := enc.EncodeString("v"); err != nil {
+		return nil, err
+	}
+	if m.Values == nil {
+		if err := enc.EncodeNil(); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := enc.EncodeArrayLen(len(m.Values)); err != nil {
+			return nil, err
+		}
+		for _, v := range m.Values {
+			if v == nil {
+				if err := enc.EncodeNil(); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if err := enc.EncodeBytesLen(len(v)); err != nil {
+				return nil, err
+			}
+			cut()
+			if len(v) > 0 {
+				parts = append(parts, v)
+			}
+		}
+	}
+	if fields == 2 {
+		if err := enc.EncodeString("m"); err != nil {
+			return nil, err
+		}
+		if err := enc.Encode(m.Missing); err != nil {
+			return nil, err
+		}
+	}
+	cut()
+	return parts, nil
+}
+
 // DecodeBody decodes a FetchReply encoded by msgpack (a map of "v" and
 // "m") with its values aliasing body: a reply of many megabytes is not
 // copied once more after it was read off the wire (mesh.BodyDecoder).
