@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/meshcompute/mesh/collections/dataframe"
+	"github.com/meshcompute/mesh/collections/internal/anyval"
 	"github.com/meshcompute/mesh/futures"
 )
 
@@ -184,16 +185,16 @@ func appendField(b array.Builder, f Field, v any) error {
 	}
 	switch f.Type {
 	case "int64":
-		if i, ok := asInt(v); ok {
+		if i, ok := anyval.Int(v); ok {
 			b.(*array.Int64Builder).Append(i)
 			return nil
 		}
-		if x, ok := asFloat(v); ok && x == float64(int64(x)) {
+		if x, ok := anyval.Float(v); ok && x == float64(int64(x)) {
 			b.(*array.Int64Builder).Append(int64(x))
 			return nil
 		}
 	case "float64":
-		if x, ok := asFloat(v); ok {
+		if x, ok := anyval.Float(v); ok {
 			b.(*array.Float64Builder).Append(x)
 			return nil
 		}
