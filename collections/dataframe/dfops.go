@@ -167,7 +167,7 @@ func (df *DataFrame) SetIndex(ctx context.Context, c *futures.Client, col string
 	if err != nil {
 		return nil, err
 	}
-	fs, err := c.Compute(ctx, b.g, div.(futures.Ref))
+	fs, err := b.compute(ctx, c, false, div.(futures.Ref))
 	if err != nil {
 		return nil, err
 	}
