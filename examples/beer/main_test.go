@@ -14,11 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshcompute/mesh/examples/internal/exmesh"
-	"github.com/meshcompute/mesh/examples/internal/leakcheck"
+	"github.com/meshcompute/mesh/examples/internal/extest"
 )
 
-func TestMain(m *testing.M) { leakcheck.Main(m) }
+func TestMain(m *testing.M) { extest.Main(m) }
 
 // reference computes the answer from the CSV files with encoding/csv and
 // maps: every IPA beer's mean review_overall and review count.
@@ -67,7 +66,7 @@ func TestBestIPAs(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	cfg := config{
-		Mesh: exmesh.Mesh{Nodes: 2, Threads: 1}, Data: dir,
+		Mesh: extest.Mesh(t), Data: dir,
 		Rows: 20_000, Files: 3, Seed: 7, MinReviews: 15, Top: 10, BlockSize: 256 << 10,
 	}
 	var out bytes.Buffer

@@ -9,16 +9,15 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/meshcompute/mesh/examples/internal/exmesh"
-	"github.com/meshcompute/mesh/examples/internal/leakcheck"
+	"github.com/meshcompute/mesh/examples/internal/extest"
 )
 
-func TestMain(m *testing.M) { leakcheck.Main(m) }
+func TestMain(m *testing.M) { extest.Main(m) }
 
 func TestTaxiParquet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cfg := config{Mesh: exmesh.Mesh{Nodes: 2, Threads: 1}, Data: t.TempDir(), Rows: 30_000, PartRows: 7_000, Seed: 5}
+	cfg := config{Mesh: extest.Mesh(t), Data: t.TempDir(), Rows: 30_000, PartRows: 7_000, Seed: 5}
 	var out bytes.Buffer
 	res, err := run(ctx, cfg, &out)
 	if err != nil {

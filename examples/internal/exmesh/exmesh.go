@@ -23,6 +23,10 @@ type Mesh struct {
 	Connect    string // a running mesh's node address (/ip4/.../p2p/ID); empty: a LocalCluster
 	SecretFile string // that mesh's secret file (with Connect)
 	Verbose    bool   // the nodes' logs on standard error (LocalCluster only)
+
+	// Client, when set, is used as it is (and not closed): for tests and
+	// programs that already have one.
+	Client *futures.Client
 }
 
 // AddFlags defines -nodes, -threads, -connect, -secret-file and -v on fs.
@@ -37,6 +41,9 @@ func (m *Mesh) AddFlags(fs *flag.FlagSet) {
 // Open connects to the mesh: a new LocalCluster in this process, or the
 // running mesh at Connect. close disconnects and stops the LocalCluster.
 func (m Mesh) Open(ctx context.Context) (c *futures.Client, close func(), err error) {
+	if m.Client != nil {
+		return m.Client, func() {}, nil
+	}
 	if m.Connect != "" {
 		if m.SecretFile == "" {
 			return nil, nil, errors.New("-connect needs -secret-file (a copy of the first node's <data-dir>/secret)")
