@@ -54,3 +54,17 @@ func TestRunCheck(t *testing.T) {
 		t.Fatalf("check: max diff %v\n%s", res.MaxDiff, out.String())
 	}
 }
+
+// The same through -connect ADDR -secret-file FILE.
+func TestConnect(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	res, err := run(ctx, config{Mesh: extest.Connect(t), Size: 120, Chunk: 50, Seed: 2, Check: true}, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(res.Z) != 60 || !(res.MaxDiff <= 1e-12) {
+		t.Fatalf("z has %d values, max diff %v\n%s", len(res.Z), res.MaxDiff, out.String())
+	}
+}

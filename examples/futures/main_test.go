@@ -51,6 +51,18 @@ func TestSearch(t *testing.T) {
 		checkRefined(t, res)
 	})
 
+	t.Run("connect", func(t *testing.T) {
+		// As with -connect ADDR -secret-file FILE: a client of its own.
+		var out bytes.Buffer
+		res, err := run(ctx, config{Mesh: extest.Connect(t), Tasks: tasks, Seed: seed, WorkMS: 1, Good: 2}, &out)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		if len(res.Seen) != tasks || res.Best.Candidate.ID != best || res.Best.Value != want[best] {
+			t.Errorf("saw %d, best %+v, want candidate %d with %v", len(res.Seen), res.Best, best, want[best])
+		}
+	})
+
 	t.Run("good enough", func(t *testing.T) {
 		// Stop at the best score: the search ends when it comes in.
 		good := want[best]
