@@ -22,7 +22,7 @@ func TestBagToDataFrame(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	cfg := config{Mesh: extest.Mesh(t), Data: dir, Rows: 12_000, Files: 3, Seed: 9, BlockSize: 100 << 10, Top: 5}
+	cfg := config{Mesh: extest.Mesh(t), Data: dir, Rows: 6_000, Files: 3, Seed: 9, BlockSize: 48 << 10, Top: 5}
 	var out bytes.Buffer
 	res, err := run(ctx, cfg, &out)
 	if err != nil {

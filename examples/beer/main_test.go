@@ -67,7 +67,7 @@ func TestBestIPAs(t *testing.T) {
 	dir := t.TempDir()
 	cfg := config{
 		Mesh: extest.Mesh(t), Data: dir,
-		Rows: 20_000, Files: 3, Seed: 7, MinReviews: 15, Top: 10, BlockSize: 256 << 10,
+		Rows: 12_000, Files: 3, Seed: 7, MinReviews: 12, Top: 10, BlockSize: 160 << 10,
 	}
 	var out bytes.Buffer
 	res, err := run(ctx, cfg, &out)

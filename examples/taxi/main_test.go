@@ -17,7 +17,7 @@ func TestMain(m *testing.M) { extest.Main(m) }
 func TestTaxiParquet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cfg := config{Mesh: extest.Mesh(t), Data: t.TempDir(), Rows: 30_000, PartRows: 7_000, Seed: 5}
+	cfg := config{Mesh: extest.Mesh(t), Data: t.TempDir(), Rows: 20_000, PartRows: 6_000, Seed: 5}
 	var out bytes.Buffer
 	res, err := run(ctx, cfg, &out)
 	if err != nil {
