@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/meshcompute/mesh/deploy/image"
+	"github.com/meshcompute/mesh/deploy/internal/meshbin"
 )
 
 var (
@@ -39,37 +40,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// meshBinary builds the mesh command of the repository around this module
-// as the Dockerfile does (static, CGO_ENABLED=0), once per test run.
+// meshBinary builds the repository's mesh command as the Dockerfile does
+// (static), once per test run.
 func meshBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "mesh-image-test-*")
-		if buildErr != nil {
-			return
-		}
-		staticBin = filepath.Join(binDir, "mesh")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, goTool(), "build", "-trimpath", "-ldflags=-s -w", "-o", staticBin, "./cmd/mesh")
-		cmd.Dir = "../.." // the repository root (the main module)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = errors.New("CGO_ENABLED=0 go build ./cmd/mesh: " + err.Error() + "\n" + string(out))
+		if buildErr == nil {
+			staticBin, buildErr = meshbin.Build(binDir)
 		}
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return staticBin
-}
-
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
 func buildImage(t *testing.T) v1.Image {
