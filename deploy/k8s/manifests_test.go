@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshcompute/mesh/deploy/image"
 	"github.com/meshcompute/mesh/deploy/internal/meshbin"
 )
 
@@ -268,6 +269,16 @@ func TestManifests(t *testing.T) {
 	}
 	if sc := spec.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.FSGroup == nil {
 		t.Error("the pod should run as non-root with an fsGroup (so the volume is writable)")
+	}
+	// The pod and the image agree: its user, ports and data dir.
+	if sc := spec.SecurityContext; sc != nil && (sc.RunAsUser == nil || *sc.RunAsUser != image.UID || sc.FSGroup == nil || *sc.FSGroup != image.UID) {
+		t.Errorf("runAsUser/fsGroup should be the image's user %d", image.UID)
+	}
+	if fmt.Sprintf("%d/tcp", meshPort) != image.MeshPort || fmt.Sprintf("%d/tcp", dashPort) != image.DashboardPort {
+		t.Errorf("container ports %d and %d, the image exposes %s and %s", meshPort, dashPort, image.MeshPort, image.DashboardPort)
+	}
+	if dataDir.Value != image.DataDir {
+		t.Errorf("MESH_DATA_DIR %q, the image's volume is %s", dataDir.Value, image.DataDir)
 	}
 	if g := spec.TerminationGracePeriodSeconds; g == nil || *g < 10 {
 		t.Error("terminationGracePeriodSeconds: want at least 10 s for the graceful leave")

@@ -12,11 +12,43 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/meshcompute/mesh/deploy/internal/meshbin"
 )
+
+var (
+	buildOnce sync.Once
+	bin       string
+	buildErr  error
+)
+
+// meshBinary builds the mesh command once for this package's tests.
+func meshBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mesh-systemd-test-*")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		bin, buildErr = meshbin.Build(dir)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bin != "" {
+		os.RemoveAll(filepath.Dir(bin))
+	}
+	os.Exit(code)
+}
 
 // unitKeys reads a unit file's Key=Value lines (the last value of a key
 // wins, as in systemd for most keys).
@@ -74,10 +106,7 @@ func TestUnit(t *testing.T) {
 		return
 	}
 	// verify wants the ExecStart binary to exist: point it at a real mesh.
-	bin, err := meshbin.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := meshBinary(t)
 	data, err := os.ReadFile("mesh.service")
 	if err != nil {
 		t.Fatal(err)
@@ -105,11 +134,7 @@ func TestUnit(t *testing.T) {
 // Every MESH_* setting in mesh.env (commented out or not) is a flag of mesh
 // join; PEERS is the only other variable.
 func TestEnvFile(t *testing.T) {
-	bin, err := meshbin.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	help, err := exec.Command(bin, "join", "--help").CombinedOutput()
+	help, err := exec.Command(meshBinary(t), "join", "--help").CombinedOutput()
 	if err != nil {
 		t.Fatalf("mesh join --help: %v\n%s", err, help)
 	}
