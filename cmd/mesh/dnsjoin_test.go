@@ -71,6 +71,20 @@ func TestEveryNodeGivenTheFirstsName(t *testing.T) {
 		}
 		waitAgreed(t, nodes, 2, 30*time.Second)
 	}
+	// All pods down, then started together (a cluster restart; pod-1 on
+	// a new port, as a pod gets a new IP): they find each other again.
+	for _, n := range nodes {
+		n.kill()
+		if err := os.Remove(filepath.Join(n.dir, "addr")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first.start(firstAddr, "--secret-file", secret, "--listen", "/ip4/127.0.0.1/tcp/"+port)
+	second.start(firstAddr, "--secret-file", secret)
+	for _, n := range nodes {
+		n.waitAddr(30 * time.Second)
+	}
+	waitAgreed(t, nodes, 2, 30*time.Second)
 	for _, n := range nodes {
 		n.signal(syscall.SIGTERM)
 	}
