@@ -282,7 +282,7 @@ func TestBadInput(t *testing.T) {
 	}
 	closed := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", closedPort(t), newPeerID(t))
 	missing := filepath.Join(dir, "no-such-secret")
-	noP2P := "/ip4/127.0.0.1/tcp/4001"
+	noTCP := "/ip4/127.0.0.1/udp/4001"
 
 	cases := []struct {
 		name    string
@@ -299,9 +299,9 @@ func TestBadInput(t *testing.T) {
 			code: 2, want: []string{"not-a-multiaddr", "malformed multiaddr"},
 		},
 		{
-			name: "peer without /p2p/",
-			args: []string{"join", noP2P, "--secret-file", secret},
-			code: 2, want: []string{noP2P, "/p2p/<peer id>"},
+			name: "peer without /tcp/",
+			args: []string{"join", noTCP, "--secret-file", secret},
+			code: 2, want: []string{noTCP, "/tcp/<port>"},
 		},
 		{
 			name: "unreachable peer",
