@@ -34,8 +34,8 @@ var (
 	ErrBadAddr = errors.New("malformed multiaddr")
 	// ErrUnreachable: no address of a peer answered.
 	ErrUnreachable = errors.New("peer unreachable")
-	// ErrHandshake: a TCP connection opened but the private-network/TLS
-	// handshake failed, which almost always means the secrets differ.
+	// ErrHandshake: a TCP connection opened but the Noise handshake (bound
+	// to the secret) failed, which almost always means the secrets differ.
 	ErrHandshake = errors.New("handshake failed")
 )
 
@@ -54,8 +54,9 @@ type Config struct {
 	Gater *ChaosGater
 }
 
-// Host is a libp2p host inside a private network, with the msgpack wire
-// protocol on top. It owns the goroutines that send to each peer.
+// Host is a libp2p host that only holders of the secret can reach, with
+// the msgpack wire protocol on top. It owns the goroutines that send to
+// each peer.
 type Host struct {
 	h      host.Host
 	cm     *connmgr.BasicConnMgr
@@ -73,8 +74,9 @@ type Host struct {
 	closed  bool
 }
 
-// NewHost starts a libp2p host: TCP only (private networks cannot run over
-// QUIC), TLS 1.3 security, yamux, no relays, and resource limits sized for a
+// NewHost starts a libp2p host: TCP, Noise security with a hash of the
+// secret as the handshake's prologue (only holders of the secret complete
+// it), yamux, no relays, and resource limits sized for a
 // cluster rather than the public internet.
 func NewHost(cfg Config) (*Host, error) {
 	if len(cfg.Secret) != 32 {

@@ -8,8 +8,7 @@ import (
 	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/net/pnet"
-	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	ma "github.com/multiformats/go-multiaddr"
 	madns "github.com/multiformats/go-multiaddr-dns"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -56,9 +55,9 @@ func (m *Host) IsOwnAddr(ctx context.Context, a ma.Multiaddr) (bool, error) {
 
 // Identify learns the peer ID of the node listening at a, an address
 // without /p2p/<id> (e.g. /dns4/mesh-0.mesh/tcp/7946): it opens a TCP
-// connection, protects it with the mesh's secret exactly as libp2p does,
-// runs the TLS 1.3 handshake without an expected peer ID and returns the ID
-// whose key the node proved, then closes the connection. Without the
+// connection, runs the Noise handshake with the mesh's secret as its
+// prologue, as libp2p does here, but without an expected peer ID, and
+// returns the ID whose key the node proved, then closes the connection. Without the
 // mesh's secret the handshake fails as any other dial does; with it, whoever
 // answers at that address is trusted to be the node meant (only holders of
 // the secret can answer at all).
@@ -89,19 +88,20 @@ func (m *Host) identifyAt(ctx context.Context, a ma.Multiaddr) (peer.ID, error) 
 		conn.SetDeadline(dl)
 	}
 	var c net.Conn = conn
-	if c, err = pnet.NewProtectedConn(m.secret.PSK(), c); err != nil {
-		return "", fmt.Errorf("failed to setup private network protector: %w", err)
-	}
-	if err := mss.SelectProtoOrFail(libp2ptls.ID, c); err != nil {
+	if err := mss.SelectProtoOrFail(noise.ID, c); err != nil {
 		return "", fmt.Errorf("failed to negotiate security protocol: %w", err)
 	}
-	tpt, err := libp2ptls.New(libp2ptls.ID, m.h.Peerstore().PrivKey(m.h.ID()), nil)
+	tpt, err := noise.New(noise.ID, m.h.Peerstore().PrivKey(m.h.ID()), nil)
 	if err != nil {
 		return "", err
 	}
-	sc, err := tpt.SecureOutbound(ctx, c, "")
+	st, err := tpt.WithSessionOptions(noise.Prologue(m.secret.prologue()), noise.DisablePeerIDCheck())
 	if err != nil {
-		return "", fmt.Errorf("failed to negotiate security protocol: TLS handshake: %w", err)
+		return "", err
+	}
+	sc, err := st.SecureOutbound(ctx, c, "")
+	if err != nil {
+		return "", fmt.Errorf("failed to negotiate security protocol: Noise handshake: %w", err)
 	}
 	defer sc.Close()
 	return sc.RemotePeer(), nil

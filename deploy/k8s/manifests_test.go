@@ -280,8 +280,8 @@ func TestManifests(t *testing.T) {
 	if dataDir.Value != image.DataDir {
 		t.Errorf("MESH_DATA_DIR %q, the image's volume is %s", dataDir.Value, image.DataDir)
 	}
-	if g := spec.TerminationGracePeriodSeconds; g == nil || *g < 10 {
-		t.Error("terminationGracePeriodSeconds: want at least 10 s for the graceful leave")
+	if g := spec.TerminationGracePeriodSeconds; g == nil || *g < 35 {
+		t.Error("terminationGracePeriodSeconds: want at least 35 s for the drain (--drain-timeout, 30 s) and the graceful leave")
 	}
 
 	for _, p := range m.pdbs {

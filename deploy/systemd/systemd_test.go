@@ -93,8 +93,8 @@ func TestUnit(t *testing.T) {
 	}
 	// The graceful leave takes up to 5 s (then the node closes): the stop
 	// timeout must leave room for it.
-	if d, err := time.ParseDuration(keys["TimeoutStopSec"] + "s"); err != nil || d < 15*time.Second {
-		t.Errorf("TimeoutStopSec=%q: want at least 15 (seconds)", keys["TimeoutStopSec"])
+	if d, err := time.ParseDuration(keys["TimeoutStopSec"] + "s"); err != nil || d < 35*time.Second {
+		t.Errorf("TimeoutStopSec=%q: want at least 35 (seconds): the drain (--drain-timeout, 30 s) and the leave", keys["TimeoutStopSec"])
 	}
 	if !strings.Contains(keys["ExecStart"], " join ") || !strings.Contains(keys["ExecStart"], "--secret-file ${CREDENTIALS_DIRECTORY}/secret") {
 		t.Errorf("ExecStart=%q: want mesh join with the secret credential", keys["ExecStart"])
