@@ -13,7 +13,7 @@ IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
 all: build
 
 build: ## build the mesh binary into bin/mesh
-	$(GO) build -o $(BIN) ./cmd/mesh
+	$(GO) build -ldflags "-X github.com/meshcompute/mesh/cmd.buildRevision=$$(git describe --always --dirty 2>/dev/null)" -o $(BIN) ./cmd/mesh
 
 test: lint ## vet, then every test with the race detector (in-process and multi-process), then deploy/'s checks
 	$(GO) test -race -count=1 -timeout 14m $(PKGS)

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -80,6 +81,14 @@ func (a *membership) Receive(ctx actor.Context) {
 		a.leaderOnly(ctx, m.Forwarded, func(c context.Context) (any, error) { return a.n.admit(c, &m.Member) }, func() { m.Forwarded = true })
 	case *LeaveRequest:
 		a.leaderOnly(ctx, m.Forwarded, func(c context.Context) (any, error) { return a.n.remove(c, m.ID) }, func() { m.Forwarded = true })
+	case *LeaveSelfRequest:
+		if a.n.cfg.OnLeaveAsked == nil {
+			ctx.Respond(&ErrorReply{Code: CodeFailed, Message: fmt.Sprintf("node %s cannot be asked to leave: it is not run by `mesh join` (stop its program instead)", a.n.self)})
+			return
+		}
+		a.n.log.Info("asked to leave the mesh", "by", ctx.Sender())
+		go a.n.cfg.OnLeaveAsked()
+		ctx.Respond(&LeaveSelfReply{Node: a.n.self})
 	case *StatusRequest:
 		if a.leader || m.Local {
 			ctx.Respond(a.status())

@@ -170,6 +170,15 @@ type TaskExplanation struct {
 	Orphan []string `msgpack:"orphan,omitempty" json:"orphan,omitempty"`
 }
 
+// LeaveSelfRequest asks the node that receives it to leave the mesh
+// gracefully and stop, as on SIGTERM (`mesh leave`).
+type LeaveSelfRequest struct{}
+
+// LeaveSelfReply: the node is leaving (draining first).
+type LeaveSelfReply struct {
+	Node string `msgpack:"node"`
+}
+
 // Echo is a request any node's supervisor answers with the same text; it
 // exercises the remote path end to end.
 type Echo struct {
@@ -191,6 +200,8 @@ func init() {
 	mesh.RegisterMessage[SchedulerInfo]("mesh.SchedulerInfo")
 	mesh.RegisterMessage[Echo]("mesh.Echo")
 	mesh.RegisterMessage[ExplainRequest]("mesh.ExplainRequest")
+	mesh.RegisterMessage[LeaveSelfRequest]("mesh.LeaveSelfRequest")
+	mesh.RegisterMessage[LeaveSelfReply]("mesh.LeaveSelfReply")
 	mesh.RegisterMessage[Explain]("mesh.Explain")
 }
 

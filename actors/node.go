@@ -83,6 +83,11 @@ type NodeConfig struct {
 	// InProcess, if set, is the set of nodes in this process that this
 	// node joins: it reads their values from their stores directly.
 	InProcess *InProcess
+	// OnLeaveAsked, if set, is called (once per request, on its own
+	// goroutine) when someone holding the secret asks this node to leave
+	// the mesh and stop (`mesh leave`): the owner of the node does what it
+	// does on SIGTERM. Nil: such requests are refused.
+	OnLeaveAsked func()
 }
 
 func (c *NodeConfig) defaults() {

@@ -232,8 +232,12 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	sigCtx, stopSignals := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stopSignals()
+	// `mesh leave` asks for what SIGTERM does.
+	ctx, leaveAsked := context.WithCancel(sigCtx)
+	stop := func() { stopSignals(); leaveAsked() }
+	defer leaveAsked()
 	nodeGC()
 	// With a store limit, a soft heap limit too (GOMEMLIMIT still wins): the
 	// store keeps up to --memory-limit bytes of values and tasks work beside
@@ -272,7 +276,7 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 		Voters: f.voters, DeadAfter: f.deadAfter, Heartbeat: f.heartbeat, ElectionTimeout: f.election,
 		JoinTimeout: f.joinTimeout, Logger: log, RaftLog: c.ErrOrStderr(), RaftLogLevel: raftLevel(f.logLevel),
 		Threads: f.threads, Replicas: f.replicas, MemoryLimit: f.memoryLimit, Resources: res, Chaos: gater,
-		ClientTimeout: f.clientTimeout,
+		ClientTimeout: f.clientTimeout, OnLeaveAsked: leaveAsked,
 	})
 	if err != nil {
 		return err
