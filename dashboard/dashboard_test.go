@@ -439,7 +439,7 @@ func TestDashboardOfALocalMesh(t *testing.T) {
 	t.Run("page and pprof", func(t *testing.T) {
 		for path, want := range map[string]string{
 			"/":                              `<table id="members">`,
-			"/static/app.js":                 "EventSource",
+			"/static/common.js":              "EventSource",
 			"/static/style.css":              ".stacked",
 			"/debug/pprof/":                  "goroutine",
 			"/debug/pprof/goroutine?debug=1": "goroutine profile",
