@@ -78,6 +78,13 @@ type testMesh struct {
 // (m.gaters).
 func startTestMesh(t *testing.T, n int, chaos bool) *testMesh {
 	t.Helper()
+	return startTestMeshWith(t, n, chaos, nil)
+}
+
+// startTestMeshWith is startTestMesh with each node's config passed
+// through configure (if not nil) first.
+func startTestMeshWith(t *testing.T, n int, chaos bool, configure func(*actors.NodeConfig)) *testMesh {
+	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	m := &testMesh{t: t, logs: logs, http: &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}}
@@ -103,6 +110,9 @@ func startTestMesh(t *testing.T, n int, chaos bool) *testMesh {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := actors.NodeConfig{Secret: secret, Threads: 2, DeadAfter: time.Second, Heartbeat: 100 * time.Millisecond, Logger: log}
+	if configure != nil {
+		configure(&cfg)
+	}
 	if !chaos {
 		m.nodes, err = actors.StartLocalMesh(ctx, t.TempDir(), n, cfg)
 		if err != nil {

@@ -80,3 +80,10 @@ function live(query, handlers) {
 function getJSON(path) {
   return fetch(path).then((r) => r.ok ? r.json() : r.json().then((b) => Promise.reject(new Error(b.error || r.statusText))));
 }
+
+// eventText is an event's message, with the leader's name when the status
+// knows it (a leader may be elected before its member record exists).
+function eventText(st, e) {
+  if (e.kind === "leader" && st) return `${nameOf(st, e.subject)} (${shortID(e.subject)}) leads in term ${e.term}`;
+  return e.message;
+}

@@ -5,7 +5,8 @@
 // group and the groups' edges.
 "use strict";
 
-const LIMIT = 1000;
+// The tasks drawn one by one at most (the page's ?limit=, else 1000).
+const LIMIT = Number(new URLSearchParams(location.search).get("limit")) || 1000;
 const STATE_VAR = (s) => `var(--${s})`;
 
 // layered assigns each node a column: one more than its deepest input.
@@ -44,11 +45,38 @@ function place(depth, width, minRow, maxRow) {
   return { pos, height: 40 + tallest * rowH };
 }
 
+// placeTasks lays the layers out top to bottom, each wrapped into rows
+// that fit the width, a layer's nodes in the order of their inputs'
+// positions (fewer crossings).
+function placeTasks(tasks, depth, width) {
+  const layers = [];
+  depth.forEach((d, i) => { (layers[d] = layers[d] || []).push(i); });
+  const widest = Math.max(1, ...layers.map((l) => (l ? l.length : 0)));
+  const step = Math.max(9, Math.min(40, (width - 40) / widest));
+  const perRow = Math.max(1, Math.floor((width - 40) / step));
+  const pos = new Array(tasks.length);
+  let y = 20;
+  for (const layer of layers) {
+    if (!layer) continue;
+    const key = (i) => {
+      const ds = tasks[i].deps || [];
+      return ds.length ? ds.reduce((s, d) => s + pos[d].x + pos[d].y * 1e-3, 0) / ds.length : i;
+    };
+    const keyed = layer.map((i) => [key(i), i]).sort((a, b) => a[0] - b[0]).map((p) => p[1]);
+    const rows = Math.ceil(keyed.length / perRow);
+    keyed.forEach((i, k) => {
+      const row = Math.floor(k / perRow), inRow = Math.min(perRow, keyed.length - row * perRow);
+      pos[i] = { x: (width - inRow * step) / 2 + (k % perRow) * step + step / 2, y: y + row * 12 };
+    });
+    y += (rows - 1) * 12 + 70;
+  }
+  return { pos, height: y - 30, r: Math.max(2, Math.min(7, step / 2 - 1)) };
+}
+
 function drawTasks(svg, gv, width) {
   const tasks = gv.tasks;
   const depth = layered(tasks.length, (i) => tasks[i].deps || []);
-  const { pos, height } = place(depth, width, 4, 26);
-  const r = Math.max(1.5, Math.min(7, (height / Math.max(1, tasks.length)) * 2));
+  const { pos, height, r } = placeTasks(tasks, depth, width);
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("height", height);
   const edges = svgEl("g", { class: "edges" });
@@ -114,7 +142,7 @@ function renderGraph(gv) {
     $("#graph-note").textContent = `${gv.total} tasks: more than ${gv.limit}, so one box per task group (its tasks by state) and the groups' dependencies.`;
     drawGroups(svg, gv, width);
   } else {
-    $("#graph-note").textContent = gv.total ? "Each dot a task, coloured by state; lines lead from inputs (left) to the tasks that read them." +
+    $("#graph-note").textContent = gv.total ? "Each dot a task, coloured by state; lines lead from inputs (above) to the tasks that read them." +
       (gv.edges_dropped ? ` ${gv.edges_dropped} edges left out.` : "") : "The scheduler has no tasks.";
     drawTasks(svg, gv, width);
   }

@@ -30,7 +30,7 @@ function renderLogs() {
   $("#logs tbody").replaceChildren(...shown.map((e) => el("tr", { class: "event kind-" + e.kind, "data-kind": e.kind },
     el("td", { class: "when" }, new Date(e.time / 1000).toLocaleDateString() + " " + clock(e.time)),
     el("td", {}, e.kind),
-    el("td", { class: "message", title: e.subject || "" }, e.message),
+    el("td", { class: "message", title: e.subject || "" }, eventText(lastStatus, e)),
     el("td", { class: "id", title: e.node }, nameOf(lastStatus, e.node)))));
   document.body.dataset.updated = String(Date.now());
 }

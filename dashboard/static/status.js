@@ -227,7 +227,7 @@ $("#task-stream").addEventListener("mousemove", (ev) => {
 function renderLeaders(logs) {
   const list = $("#leader-changes");
   list.replaceChildren(...(logs.events || []).map((e) =>
-    el("li", { class: "event", "data-kind": e.kind }, el("span", { class: "when" }, clock(e.time)), " ", e.message)));
+    el("li", { class: "event", "data-kind": e.kind }, el("span", { class: "when" }, clock(e.time)), " ", eventText(lastStatus, e))));
   if (!list.children.length) list.append(el("li", { class: "muted" }, "none recorded"));
 }
 
