@@ -205,7 +205,7 @@ func TestPagesInChromium(t *testing.T) {
 	}
 
 	var ws struct {
-		Before, After          []string
+		Before, After         []string
 		NameSort, ThreadsSort string
 	}
 	browser.Open(base+"workers", 1280, 800, 30*time.Second).EvalInto(workersProbe, &ws)
