@@ -244,9 +244,11 @@ func (n *Node) recordTask(slot int, start time.Time, f *finishedTask) {
 // localActivity answers an ActivityRequest from this node's rings.
 func (n *Node) localActivity(req *ActivityRequest) *Activity {
 	out := &Activity{Node: n.self, Now: micros(time.Now()), Threads: n.cfg.Threads}
+	// Entries go in about in the order they end (pool threads race by
+	// microseconds): the walk back stops a second before since.
 	out.Stream = n.activity.stream.last(req.StreamLimit,
 		func(e *StreamEntry) bool { return e.Stop > req.StreamSince },
-		nil)
+		func(e *StreamEntry) bool { return e.Stop < req.StreamSince-1e6 })
 	out.Events = n.activity.events.last(req.EventLimit,
 		func(e *Event) bool { return e.Time > req.EventsSince },
 		nil)

@@ -48,6 +48,9 @@ func TestRingKeepsTheLast(t *testing.T) {
 	if got := r.last(10, func(v *int) bool { return *v%2 == 0 }, nil); !slices.Equal(got, []int{8, 10}) {
 		t.Fatalf("even: %v", got)
 	}
+	if got := r.last(10, nil, func(v *int) bool { return *v < 9 }); !slices.Equal(got, []int{9, 10}) {
+		t.Fatalf("stopped below 9: %v", got)
+	}
 	if got := r.last(0, nil, nil); got != nil {
 		t.Fatalf("limit 0: %v", got)
 	}
@@ -143,5 +146,19 @@ func TestCPUMeter(t *testing.T) {
 	}
 	if p := m.percent(); p <= 0 {
 		t.Errorf("CPU percent after a busy loop: %v, want > 0", p)
+	}
+}
+
+// Recording a task in the stream allocates nothing (it runs per task).
+func TestRecordTaskDoesNotAllocate(t *testing.T) {
+	n := &Node{activity: newActivity()}
+	f := &finishedTask{result: TaskResult{Key: "square-0123456789abcdef"}, computeAt: time.Now(), fetched: 10}
+	start := time.Now()
+	if a := testing.AllocsPerRun(1000, func() { n.recordTask(1, start, f) }); a != 0 {
+		t.Fatalf("recordTask: %v allocations per call, want 0", a)
+	}
+	got := n.activity.stream.last(1, nil, nil)
+	if len(got) != 1 || got[0].Group != "square" || got[0].Thread != 1 || got[0].FetchBytes != 10 || got[0].Outcome != "ok" {
+		t.Fatalf("recorded %+v", got)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -286,8 +285,8 @@ func (n *Node) runTask(ctx context.Context, a Assignment) finishedTask {
 		return fail(FailUnknown, fmt.Sprintf("%s: node %s: %v", spec.Key, n.self, err), "")
 	}
 	args := make([][]byte, len(spec.Args))
-	missing := make([]bool, len(spec.Args))
-	var fetched atomic.Int64
+	// how each input came: 0 here (literal or local), 1 fetched, 2 missing
+	how := make([]uint8, len(spec.Args))
 	var wg sync.WaitGroup
 	for i, arg := range spec.Args {
 		if arg.Ref == "" {
@@ -301,25 +300,31 @@ func (n *Node) runTask(ctx context.Context, a Assignment) finishedTask {
 		// Inputs held elsewhere are fetched at once, not one after another.
 		wg.Go(func() {
 			v, err := n.input(ctx, arg.Ref, a.Deps[arg.Ref])
-			args[i], missing[i] = v, err != nil
-			fetched.Add(int64(len(v)))
+			args[i], how[i] = v, 1
+			if err != nil {
+				how[i] = 2
+			}
 		})
 	}
 	wg.Wait()
-	for i, m := range missing {
-		if m {
+	var fetched int64
+	for i, h := range how {
+		switch h {
+		case 1:
+			fetched += int64(len(args[i]))
+		case 2:
 			res.Missing = append(res.Missing, spec.Args[i].Ref)
 		}
 	}
 	if len(res.Missing) > 0 {
-		return finishedTask{result: res, fetched: fetched.Load()}
+		return finishedTask{result: res, fetched: fetched}
 	}
 	start := time.Now()
 	out, err := fn.Call(ctx, args)
 	res.Micros = time.Since(start).Microseconds()
 	if err != nil {
 		f := n.failed(spec.Key, err, res)
-		f.computeAt, f.fetched = start, fetched.Load()
+		f.computeAt, f.fetched = start, fetched
 		return f
 	}
 	if err := n.putValue(spec.Key, out, a.Gen); err != nil {
@@ -334,7 +339,7 @@ func (n *Node) runTask(ctx context.Context, a Assignment) finishedTask {
 	if len(out) <= InlineMax {
 		res.Inline = out
 	}
-	return finishedTask{result: res, value: out, replicas: a.Replicas, computeAt: start, fetched: fetched.Load()}
+	return finishedTask{result: res, value: out, replicas: a.Replicas, computeAt: start, fetched: fetched}
 }
 
 // failed is the finished task of a function call that returned err.
