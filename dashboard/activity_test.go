@@ -32,8 +32,10 @@ func init() {
 }
 
 // A workload of three task groups: squares, sums of pairs of squares (their
-// dependents), and one task that fails.
-func runWorkload(t *testing.T, m *testMesh, n int) (squares, sums []*futures.Future, failed *futures.Future) {
+// dependents), and one task that fails; and one more sum, placed on a
+// worker that does not hold its first input, which must fetch it (fetcher,
+// its worker).
+func runWorkload(t *testing.T, m *testMesh, n int) (squares, sums []*futures.Future, failed, fetcher *futures.Future, worker string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -60,6 +62,25 @@ func runWorkload(t *testing.T, m *testMesh, n int) (squares, sums []*futures.Fut
 	if _, err := cl.Gather(ctx, sums); err != nil {
 		t.Fatal(err)
 	}
+	ex, err := cl.Explain(ctx, squares[0].Key())
+	if err != nil || len(ex.Tasks) != 1 {
+		t.Fatalf("explain %s: %v", squares[0].Key(), err)
+	}
+	for _, nd := range m.nodes {
+		if !slices.Contains(ex.Tasks[0].Holders, nd.ID().String()) {
+			worker = nd.ID().String()
+		}
+	}
+	if worker == "" {
+		t.Fatalf("every node holds %s: %v", squares[0].Key(), ex.Tasks[0].Holders)
+	}
+	fetcher, err = cl.Submit(ctx, addFunc, squares[0], squares[2], futures.Workers(worker))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fetcher.Err(ctx); err != nil {
+		t.Fatal(err)
+	}
 	failed, err = cl.Submit(ctx, failFunc, 7)
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +88,7 @@ func runWorkload(t *testing.T, m *testMesh, n int) (squares, sums []*futures.Fut
 	if err := failed.Err(ctx); err == nil {
 		t.Fatal("the failing task did not fail")
 	}
-	return squares, sums, failed
+	return squares, sums, failed, fetcher, worker
 }
 
 func TestDashboardActivityAPI(t *testing.T) {
@@ -75,7 +96,7 @@ func TestDashboardActivityAPI(t *testing.T) {
 	lead := m.leader()
 	follower := (lead + 1) % 3
 	const n = 24
-	squares, sums, failed := runWorkload(t, m, n)
+	squares, sums, failed, fetcher, fetchedBy := runWorkload(t, m, n)
 	ids := map[string]bool{}
 	for _, nd := range m.nodes {
 		ids[nd.ID().String()] = true
@@ -94,8 +115,8 @@ func TestDashboardActivityAPI(t *testing.T) {
 			if g := byName[squareFunc]; g.Memory+g.Released < n || g.Total < n {
 				return fmt.Errorf("group %s: %+v, want %d done (groups %v)", squareFunc, g, n, names)
 			}
-			if g := byName[addFunc]; g.Memory != n/2 || g.Total != n/2 {
-				return fmt.Errorf("group %s: %+v, want %d in memory", addFunc, g, n/2)
+			if g := byName[addFunc]; g.Memory != n/2+1 || g.Total != n/2+1 {
+				return fmt.Errorf("group %s: %+v, want %d in memory", addFunc, g, n/2+1)
 			}
 			if g := byName[failFunc]; g.Erred != 1 {
 				return fmt.Errorf("group %s: %+v, want 1 erred", failFunc, g)
@@ -135,13 +156,18 @@ func TestDashboardActivityAPI(t *testing.T) {
 		if groups[squareFunc] < n || groups[addFunc] < n/2 || groups[failFunc] < 1 || outcomes["error"] < 1 {
 			t.Errorf("stream groups %v, outcomes %v: want >= %d %s, %d %s, an error of %s", groups, outcomes, n, squareFunc, n/2, addFunc, failFunc)
 		}
-		// Sums read squares held elsewhere: some inputs were fetched.
-		var fetched int64
+		// The sum placed away from its input fetched it.
+		found := false
 		for _, e := range ts.Entries {
-			fetched += e.FetchBytes
+			if e.Key == fetcher.Key() {
+				found = true
+				if e.Worker != fetchedBy || e.FetchBytes <= 0 || e.Outcome != "ok" {
+					t.Errorf("entry of the sum placed on %s: %+v, want it there, ok, with input bytes fetched", fetchedBy, e)
+				}
+			}
 		}
-		if fetched <= 0 {
-			t.Errorf("no input bytes fetched in the stream: want some transfers (3 workers, 2 replicas)")
+		if !found {
+			t.Errorf("no entry for %s in the stream", fetcher.Key())
 		}
 		var later TaskStream
 		m.getJSON(follower, fmt.Sprintf("/api/v1/taskstream?since=%d", ts.Now+int64(time.Hour/time.Microsecond)), &later)
