@@ -36,6 +36,7 @@ type stask struct {
 	spec       consensus.TaskSpec
 	data       bool // scattered: no lineage
 	state      taskState
+	group      int32 // in graph.groups, set when the task is created
 	waitingOn  int
 	deps       []*stask
 	dependents []*stask
@@ -56,7 +57,6 @@ type stask struct {
 	// probes in a row found its worker neither running nor holding it.
 	assignedAt time.Time
 	unseen     int
-	group      int32 // in graph.groups, set when the task is created
 }
 
 type sworker struct {
