@@ -531,4 +531,16 @@ func TestCutOffFollower(t *testing.T) {
 		}
 		return nil
 	})
+	// The leader's logs tell of the death; a dead member is not asked for
+	// its activity.
+	var logs Logs
+	m.getJSON(lead, "/api/v1/logs?kind=dead", &logs)
+	if len(logs.Events) != 1 || logs.Events[0].Subject != cut.String() || !strings.Contains(logs.Events[0].Message, "dead") {
+		t.Errorf("dead events on the leader: %+v, want one, of %s", logs.Events, cut)
+	}
+	var ts TaskStream
+	m.getJSON(lead, "/api/v1/taskstream", &ts)
+	if len(ts.Workers) != 2 {
+		t.Errorf("task stream workers while one is dead: %+v, want the 2 alive", ts.Workers)
+	}
 }
