@@ -55,7 +55,10 @@ func (a *membership) Receive(ctx actor.Context) {
 		cores, mem, used := hostResources()
 		p := &Pong{ID: a.n.self, Cores: cores, Memory: mem, MemUsed: used, RSS: processRSS()}
 		p.Threads, p.Running, p.Assigned, p.StoreBytes, p.SpilledBytes = a.n.workerLoad()
+		p.CPU, p.MemoryLimit = a.n.cpu.percent(), a.n.cfg.MemoryLimit
 		ctx.Respond(p)
+	case *ActivityRequest:
+		ctx.Respond(a.n.localActivity(m))
 	case *leadershipChanged:
 		a.leader = m.leader
 		if m.leader {
@@ -65,6 +68,7 @@ func (a *membership) Receive(ctx actor.Context) {
 			clear(a.pong)
 		}
 	case *tick:
+		a.n.noteLeader()
 		if a.leader {
 			a.probe(ctx)
 			a.reconcile(ctx)
@@ -282,6 +286,7 @@ func (a *membership) status() *Status {
 		if mem.ID == a.n.self {
 			ms.RSS = processRSS()
 			ms.Threads, ms.Running, ms.Assigned, ms.StoreBytes, ms.SpilledBytes = a.n.workerLoad()
+			ms.CPU, ms.MemoryLimit = a.n.cpu.percent(), a.n.cfg.MemoryLimit
 		}
 		if a.leader && mem.ID != a.n.self {
 			if t, ok := a.lastSeen[mem.ID]; ok {
@@ -293,6 +298,7 @@ func (a *membership) status() *Status {
 			if p := a.pong[mem.ID]; p != nil {
 				ms.Cores, ms.Memory, ms.RSS = p.Cores, p.Memory, p.RSS
 				ms.Threads, ms.Running, ms.Assigned, ms.StoreBytes, ms.SpilledBytes = p.Threads, p.Running, p.Assigned, p.StoreBytes, p.SpilledBytes
+				ms.CPU, ms.MemoryLimit = p.CPU, p.MemoryLimit
 			}
 		}
 		if ms.Threads == 0 && mem.State == consensus.Alive {
@@ -302,6 +308,10 @@ func (a *membership) status() *Status {
 	}
 	if tc := a.n.metrics.tasks.Load(); tc != nil && a.leader {
 		st.Tasks = tc.States
+		st.Groups = tc.Groups
+		if len(st.Groups) > MaxStatusGroups {
+			st.Groups, st.GroupsOmitted = st.Groups[:MaxStatusGroups], len(st.Groups)-MaxStatusGroups
+		}
 	}
 	return st
 }

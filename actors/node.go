@@ -134,8 +134,10 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	store   *store.Store
-	metrics *Metrics
+	store    *store.Store
+	metrics  *Metrics
+	activity *activity // the task stream and events, for the dashboard
+	cpu      cpuMeter
 	// gens: the generation (Assignment.Gen) of held values that have one;
 	// a drop of an earlier generation leaves a value alone (putValue,
 	// dropValues).
@@ -190,6 +192,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	n := &Node{incarnation: rand.Uint64() | 1, cfg: cfg, log: cfg.Logger, host: host, self: host.ID().String(), stopped: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.metrics = newMetrics(n)
+	n.activity = newActivity()
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -221,8 +224,8 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	}
 	n.wg.Add(1)
 	go n.forwardLeadership()
-	for range cfg.Threads {
-		n.spawn(n.runPool)
+	for slot := range cfg.Threads {
+		n.spawn(func(ctx context.Context) { n.runPool(ctx, slot) })
 	}
 	n.spawn(n.runReporter)
 
@@ -443,6 +446,7 @@ func (n *Node) addMemberAddrs(m *consensus.Member) {
 
 // onMembership runs on raft's apply goroutine after each change.
 func (n *Node) onMembership(m consensus.Membership) {
+	n.noteMembership(m)
 	var lines []string
 	for _, mem := range m.Sorted() {
 		n.addMemberAddrs(mem)
@@ -537,6 +541,16 @@ func (n *Node) Explain(ctx context.Context, keys []string) (*Explain, error) {
 		return nil, fmt.Errorf("explain: %w", ErrNoLeader)
 	}
 	return replyAs[Explain](n.remote.Request(ctx, n.remote.PID(leader, SchedulerID), &ExplainRequest{Keys: keys}))
+}
+
+// Graph asks the leader's scheduler for its graph (GraphRequest): every
+// task when there are at most limit, a summary by task group otherwise.
+func (n *Node) Graph(ctx context.Context, limit int) (*GraphView, error) {
+	leader, ok := n.raft.Leader()
+	if !ok {
+		return nil, fmt.Errorf("graph: %w", ErrNoLeader)
+	}
+	return replyAs[GraphView](n.remote.Request(ctx, n.remote.PID(leader, SchedulerID), &GraphRequest{Limit: limit}))
 }
 
 // Leave removes this node from the mesh at once: a leader first hands its
