@@ -41,7 +41,9 @@ func newBenchTasksCmd() *cobra.Command {
 		threads                  int
 	)
 	c := &cobra.Command{
-		Use:   "tasks",
+		Use: "tasks",
+		Example: `  mesh bench tasks
+  mesh bench tasks --graph 100000 --nodes 3`,
 		Short: "Tiny-task throughput and latency: map+gather, a tree reduction, submit->result round trips",
 		Long: `Runs the workloads of ../shared/anchors/dask_tasks.py on a mesh: map + gather of --tasks tiny
 tasks, a tree reduction of 2N-1 tasks, and --round-trips submit->result round trips.
