@@ -50,7 +50,13 @@ type dbbenchFlags struct {
 // emit prints a line for people, or with --json the object as one JSON
 // line (for scripts).
 func (f *dbbenchFlags) emit(out io.Writer, obj map[string]any, format string, args ...any) {
-	if f.asJSON {
+	emitLine(out, f.asJSON, obj, format, args...)
+}
+
+// emitLine prints a line for people (format, args), or with asJSON the
+// object as one JSON line for scripts.
+func emitLine(out io.Writer, asJSON bool, obj map[string]any, format string, args ...any) {
+	if asJSON {
 		b, err := json.Marshal(obj)
 		if err == nil {
 			out.Write(append(b, '\n'))
