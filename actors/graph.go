@@ -79,6 +79,10 @@ type sworker struct {
 	// (TaskProbe); probing: the answer is awaited.
 	probedAt time.Time
 	probing  bool
+	// retiring: the worker is leaving (retire): no new tasks or replicas
+	// go to it; pushedAt: when its sole copies were last pushed away.
+	retiring bool
+	pushedAt time.Time
 }
 
 // offers reports whether the worker has the resources at all.
@@ -191,6 +195,7 @@ type effects struct {
 	drops   map[string][]string     // worker -> keys to forget
 	gens    map[string][]uint64     // worker -> beside drops, the generation of each (0: any)
 	steals  map[string][]string     // worker -> keys to give up if not started
+	pushes  map[string]*PushValues  // retiring worker -> values to copy elsewhere
 	// fafDone: fire-and-forget tasks that finished, whose hold the
 	// replicated graph must drop too.
 	fafDone []string
@@ -208,7 +213,7 @@ func newGraph(replicas int, validate func(*consensus.TaskSpec) *TaskFailure) *gr
 
 func newEffects() effects {
 	return effects{compute: map[string][]Assignment{}, updates: map[string][]TaskUpdate{}, drops: map[string][]string{}, gens: map[string][]uint64{},
-		steals: map[string][]string{}}
+		steals: map[string][]string{}, pushes: map[string]*PushValues{}}
 }
 
 // take returns the effects accumulated since the last call.
@@ -459,7 +464,7 @@ func (g *graph) pickWorker(t *stask) *sworker {
 		if len(t.spec.Workers) > 0 && !slices.Contains(t.spec.Workers, w.id) && !slices.Contains(t.spec.Workers, w.name) {
 			continue
 		}
-		if !w.offers(t.spec.Resources) {
+		if !w.offers(t.spec.Resources) || w.retiring {
 			continue
 		}
 		if len(t.spec.Resources) > 0 && !w.fits(t.spec.Resources) {
@@ -493,7 +498,7 @@ func (g *graph) pickReplicas(holder string, copies int) []string {
 	out := make([]string, 0, n)
 	for i := 0; len(out) < n && i < len(g.order); i++ {
 		id := g.order[(g.rr+i)%len(g.order)]
-		if id != holder {
+		if id != holder && !g.workers[id].retiring {
 			out = append(out, id)
 		}
 	}
@@ -1341,4 +1346,75 @@ func (g *graph) probed(worker string, asked *TaskProbe, r *TaskProbeReply) (lost
 	}
 	g.fill()
 	return lost, found
+}
+
+// retirePushAgain: sole copies a retiring worker was asked to push that
+// are still sole after this long are asked for again.
+const retirePushAgain = 3 * time.Second
+
+// retire drains a leaving worker (Dask's retire_workers): no task or
+// replica is placed on it any more, the tasks it has not started move
+// elsewhere (a steal of all of them), and every value of which it holds
+// the only copy among the workers that stay is pushed to one of them
+// (PushValues). Called again until done: nothing left running there and
+// no value only there. It never recomputes anything.
+func (g *graph) retire(id string) (done bool, running, sole int) {
+	w := g.workers[id]
+	if w == nil {
+		return true, 0, 0
+	}
+	now := g.now()
+	w.retiring = true
+	if w.stealOut == nil && len(w.running) > 0 {
+		keys := make([]string, 0, len(w.running))
+		for k, t := range w.running {
+			if t.state == tsProcessing && t.worker == id {
+				t.stealTo = "" // wherever fits (stolen)
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) > 0 {
+			w.stealOut, w.stealAt = map[string]int{}, now
+			g.pending.steals[id] = append(g.pending.steals[id], keys...)
+		}
+	}
+	var stay []string
+	for _, oid := range g.order {
+		if !g.workers[oid].retiring {
+			stay = append(stay, oid)
+		}
+	}
+	push := now.Sub(w.pushedAt) >= retirePushAgain
+	var p *PushValues
+	for k, t := range g.tasks {
+		if t.state != tsMemory || !slices.Contains(t.holders, id) {
+			continue
+		}
+		kept := false
+		for _, h := range t.holders {
+			if h != id && g.workers[h] != nil && !g.workers[h].retiring {
+				kept = true
+				break
+			}
+		}
+		if kept {
+			continue
+		}
+		sole++
+		if !push || len(stay) == 0 {
+			continue
+		}
+		if p == nil {
+			p = &PushValues{}
+		}
+		p.Keys = append(p.Keys, k)
+		p.Gens = append(p.Gens, t.gen)
+		p.To = append(p.To, stay[g.rr%len(stay)])
+		g.rr++
+	}
+	if p != nil {
+		g.pending.pushes[id] = p
+		w.pushedAt = now
+	}
+	return len(w.running) == 0 && sole == 0, len(w.running), sole
 }

@@ -682,3 +682,48 @@ func TestGraphReplicasStoredLate(t *testing.T) {
 		t.Fatalf("drops on %s: %v, want the unknown key and the unfinished task's copy", other, drops)
 	}
 }
+
+// Retiring a worker: nothing new goes to it, its tasks not started are
+// asked back, values only it holds are pushed to a worker that stays, and
+// it is done when nothing runs there and nothing is only there.
+func TestGraphRetire(t *testing.T) {
+	g := newGraph(1, noValidate)
+	g.setWorkers(map[string]workerInfo{"w1": {name: "w1", nthreads: 4}, "w2": {name: "w2", nthreads: 4}})
+	g.submit("c", []consensus.TaskSpec{task("a"), task("b"), task("c"), task("d")}, []string{"a", "b", "c", "d"}, nil)
+	got := assigned(g.take())
+	if len(got["w1"]) == 0 {
+		t.Fatalf("assigned %v: w1 got nothing", got)
+	}
+	// w1 finishes one task; the rest are still processing there.
+	first := got["w1"][0]
+	g.finished("w1", []TaskResult{ok(first, "w1")})
+	g.take()
+	done, running, sole := g.retire("w1")
+	if done || sole != 1 || running != len(got["w1"])-1 {
+		t.Fatalf("retire: done %v running %d sole %d", done, running, sole)
+	}
+	e := g.take()
+	if p := e.pushes["w1"]; p == nil || !slices.Equal(p.Keys, []string{first}) || !slices.Equal(p.To, []string{"w2"}) {
+		t.Fatalf("pushes %+v, want %s to w2", e.pushes["w1"], first)
+	}
+	if len(e.steals["w1"]) != running {
+		t.Fatalf("steals %v, want w1's %d unfinished tasks", e.steals["w1"], running)
+	}
+	// New work and replicas go elsewhere.
+	g.submit("c", []consensus.TaskSpec{task("e")}, []string{"e"}, nil)
+	if got := assigned(g.take()); len(got["w1"]) != 0 {
+		t.Fatalf("a retiring worker got new tasks: %v", got)
+	}
+	if r := g.pickReplicas("w2", 2); len(r) != 0 {
+		t.Fatalf("replicas %v on a retiring worker", r)
+	}
+	// It gives its tasks up; they go to w2. The push arrives.
+	g.stolen("w1", e.steals["w1"], nil)
+	if moved := assigned(g.take())["w2"]; len(moved) != running {
+		t.Fatalf("moved %v, want %d tasks on w2", moved, running)
+	}
+	g.replicasStored("w2", []string{first}, []uint64{g.tasks[first].gen})
+	if done, running, sole := g.retire("w1"); !done {
+		t.Fatalf("retire after the moves: done %v running %d sole %d", done, running, sole)
+	}
+}

@@ -467,6 +467,15 @@ func (n *Node) Leave(ctx context.Context) error {
 			n.log.Warn("leadership transfer before leaving failed", "err", err)
 		}
 	}
+	// The drain may take most of ctx, not all: the leave itself needs a
+	// moment.
+	dctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithDeadline(ctx, dl.Add(-min(3*time.Second, time.Until(dl)/3)))
+		defer cancel()
+	}
+	n.drain(dctx)
 	var lastErr error
 	for ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -482,6 +491,38 @@ func (n *Node) Leave(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("leave: %w (last error: %v)", ctx.Err(), lastErr)
+}
+
+// drain asks the leader's scheduler to retire this node's worker
+// (RetireRequest) until nothing runs here and no value is held only here,
+// so that leaving recomputes nothing. If ctx ends first the leave goes on,
+// and what is left is recomputed or served by replicas as after a death.
+func (n *Node) drain(ctx context.Context) {
+	start := time.Now()
+	var last *RetireReply
+	var lastErr error
+	for ctx.Err() == nil {
+		if leader, ok := n.raft.Leader(); ok {
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			r, err := replyAs[RetireReply](n.remote.Request(rctx, n.remote.PID(leader, SchedulerID), &RetireRequest{Worker: n.self}))
+			cancel()
+			if err == nil && r.Done {
+				n.log.Info("drained before leaving", "took", time.Since(start).Round(time.Millisecond))
+				return
+			}
+			last, lastErr = r, err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if last != nil {
+		n.log.Warn("leaving before the drain finished: the rest is recomputed or served by replicas",
+			"running", last.Running, "sole_copies", last.SoleCopies, "after", time.Since(start).Round(time.Millisecond))
+	} else {
+		n.log.Warn("leaving without a drain: the leader did not answer", "err", lastErr)
+	}
 }
 
 // Close stops the actors, Raft and the host. It does not leave the mesh:

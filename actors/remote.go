@@ -79,12 +79,12 @@ type remoteProcess struct {
 
 func (p *remoteProcess) SendUserMessage(pid *actor.PID, message any) {
 	_, msg, sender := actor.UnwrapEnvelope(message)
-	name, body, err := mesh.EncodeMessage(msg)
+	name, body, parts, err := mesh.EncodeMessageParts(msg)
 	if err != nil {
 		p.r.log.Error("cannot send message to remote actor", "to", pid, "err", err)
 		return
 	}
-	env := &mesh.Envelope{Target: pid.Id, Type: name, Body: body}
+	env := &mesh.Envelope{Target: pid.Id, Type: name, Body: body, Parts: parts}
 	if sender != nil {
 		env.Sender = &mesh.PIDRef{Node: sender.Address, ID: sender.Id}
 		if sender.Address == "nonhost" {

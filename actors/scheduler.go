@@ -144,6 +144,14 @@ func (s *scheduler) Receive(ctx actor.Context) {
 			s.touch(sender.Address)
 		}
 		ctx.Respond(info)
+	case *RetireRequest:
+		if s.recovering {
+			ctx.Respond(&RetireReply{})
+			return
+		}
+		done, running, sole := s.g.retire(m.Worker)
+		s.flush()
+		ctx.Respond(&RetireReply{Done: done, Running: running, SoleCopies: sole})
 	case *ExplainRequest:
 		ex := &Explain{Node: s.n.self, Term: s.term, Recovering: s.recovering}
 		if !s.recovering {
@@ -471,6 +479,9 @@ func (s *scheduler) flush() {
 	}
 	for c, ups := range e.updates {
 		s.n.sys.Root.Send(actor.NewPID(c, ClientUpdatesID), &TaskUpdates{Updates: ups})
+	}
+	for w, p := range e.pushes {
+		s.n.sys.Root.Send(actor.NewPID(w, WorkerID), p)
 	}
 	for v, keys := range e.steals {
 		s.n.sys.Root.Send(actor.NewPID(v, WorkerID), &StealRequest{Keys: keys})

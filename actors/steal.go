@@ -41,7 +41,7 @@ func (g *graph) balance(now time.Time) {
 	for _, id := range g.order {
 		thief := g.workers[id]
 		free := thief.nthreads - len(thief.running) - thief.incoming
-		if free <= 0 {
+		if free <= 0 || thief.retiring {
 			continue
 		}
 		victim, excess := g.busiest(thief, asked)

@@ -1,6 +1,13 @@
 package actors
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+
 	"github.com/meshcompute/mesh/consensus"
 	"github.com/meshcompute/mesh/mesh"
 )
@@ -173,6 +180,28 @@ type ReplicasStored struct {
 	Gens   []uint64 `msgpack:"g"`
 }
 
+// RetireRequest asks the leader's scheduler to drain Worker before it
+// leaves: answered with RetireReply, asked again until Done.
+type RetireRequest struct {
+	Worker string `msgpack:"w"`
+}
+
+// RetireReply says how far the drain is: tasks still running on the
+// worker and values of which it holds the only copy.
+type RetireReply struct {
+	Done       bool `msgpack:"d"`
+	Running    int  `msgpack:"r"`
+	SoleCopies int  `msgpack:"s"`
+}
+
+// PushValues asks a retiring worker to copy values to other workers (To
+// beside Keys and Gens), then report them with ReplicasStored.
+type PushValues struct {
+	Keys []string `msgpack:"k"`
+	Gens []uint64 `msgpack:"g"`
+	To   []string `msgpack:"t"`
+}
+
 // FetchValues asks a store for values.
 type FetchValues struct {
 	Keys []string `msgpack:"k"`
@@ -182,6 +211,129 @@ type FetchValues struct {
 type FetchReply struct {
 	Values  [][]byte `msgpack:"v"`
 	Missing []string `msgpack:"m,omitempty"`
+}
+
+// EncodeParts gives the FetchReply's msgpack encoding (a map of "v" and,
+// when not empty, "m") as headers and the values themselves
+// (mesh.PartsEncoder): a reply of many megabytes is written to the wire
+// without being copied into one buffer first.
+func (m *FetchReply) EncodeParts() ([][]byte, error) {
+	var hdr bytes.Buffer
+	enc := msgpack.NewEncoder(&hdr)
+	parts := make([][]byte, 0, 2*len(m.Values)+2)
+	cut := func() {
+		if hdr.Len() > 0 {
+			parts = append(parts, bytes.Clone(hdr.Bytes()))
+			hdr.Reset()
+		}
+	}
+	fields := 1
+	if len(m.Missing) > 0 {
+		fields = 2
+	}
+	if err := enc.EncodeMapLen(fields); err != nil {
+		return nil, err
+	}
+	if err := enc.EncodeString("v"); err != nil {
+		return nil, err
+	}
+	if m.Values == nil {
+		if err := enc.EncodeNil(); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := enc.EncodeArrayLen(len(m.Values)); err != nil {
+			return nil, err
+		}
+		for _, v := range m.Values {
+			if v == nil {
+				if err := enc.EncodeNil(); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if err := enc.EncodeBytesLen(len(v)); err != nil {
+				return nil, err
+			}
+			cut()
+			if len(v) > 0 {
+				parts = append(parts, v)
+			}
+		}
+	}
+	if fields == 2 {
+		if err := enc.EncodeString("m"); err != nil {
+			return nil, err
+		}
+		if err := enc.Encode(m.Missing); err != nil {
+			return nil, err
+		}
+	}
+	cut()
+	return parts, nil
+}
+
+// DecodeBody decodes a FetchReply encoded by msgpack (a map of "v" and
+// "m") with its values aliasing body: a reply of many megabytes is not
+// copied once more after it was read off the wire (mesh.BodyDecoder).
+func (m *FetchReply) DecodeBody(body []byte) error {
+	r := bytes.NewReader(body)
+	dec := msgpack.NewDecoder(r)
+	n, err := dec.DecodeMapLen()
+	if err != nil {
+		return err
+	}
+	for range max(n, 0) {
+		key, err := dec.DecodeString()
+		if err != nil {
+			return err
+		}
+		switch key {
+		case "v":
+			vn, err := dec.DecodeArrayLen()
+			if err != nil {
+				return err
+			}
+			if vn < 0 {
+				m.Values = nil
+				continue
+			}
+			m.Values = make([][]byte, vn)
+			for i := range vn {
+				c, err := dec.PeekCode()
+				if err != nil {
+					return err
+				}
+				if c == msgpcode.Nil {
+					if err := dec.DecodeNil(); err != nil {
+						return err
+					}
+					continue
+				}
+				ln, err := dec.DecodeBytesLen()
+				if err != nil {
+					return err
+				}
+				at := len(body) - r.Len()
+				if ln < 0 || at+ln > len(body) {
+					return fmt.Errorf("fetch reply: value %d of %d bytes overruns the %d-byte body", i, ln, len(body))
+				}
+				m.Values[i] = body[at : at+ln : at+ln]
+				if _, err := r.Seek(int64(ln), io.SeekCurrent); err != nil {
+					return err
+				}
+			}
+		case "m":
+			if err := dec.Decode(&m.Missing); err != nil {
+				return err
+			}
+		default:
+			if err := dec.Skip(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // SizeHint: the values and a little per value.
@@ -298,6 +450,9 @@ func init() {
 	mesh.RegisterMessage[Holdings]("mesh.Holdings")
 	mesh.RegisterMessage[TaskProbe]("mesh.TaskProbe")
 	mesh.RegisterMessage[ReplicasStored]("mesh.ReplicasStored")
+	mesh.RegisterMessage[RetireRequest]("mesh.RetireRequest")
+	mesh.RegisterMessage[RetireReply]("mesh.RetireReply")
+	mesh.RegisterMessage[PushValues]("mesh.PushValues")
 	mesh.RegisterMessage[TaskProbeReply]("mesh.TaskProbeReply")
 	mesh.RegisterMessage[SubmitTasks]("mesh.SubmitTasks")
 	mesh.RegisterMessage[SubmitAck]("mesh.SubmitAck")

@@ -97,6 +97,10 @@ func (a *workerActor) Receive(ctx actor.Context) {
 		}
 		a.n.assignedMu.Unlock()
 		ctx.Respond(&Holdings{Worker: a.n.self, Keys: keys, Sizes: sizes, Running: running, Gens: gens})
+	case *PushValues:
+		// Draining before a leave: copy these values to the workers that
+		// stay, then tell the scheduler they hold them.
+		a.n.spawn(func(ctx context.Context) { a.n.pushValues(ctx, m) })
 	case *TaskProbe:
 		reply := &TaskProbeReply{Worker: a.n.self}
 		a.n.assignedMu.Lock()
@@ -412,6 +416,43 @@ func (n *Node) runReporter(ctx context.Context) {
 // up every completion of this worker. Copies acknowledged later are
 // reported on their own (ReplicasStored).
 const replicaWait = time.Second
+
+// pushValues copies values to the targets a retiring worker was given,
+// one message per target, and reports each target's copies.
+func (n *Node) pushValues(ctx context.Context, m *PushValues) {
+	type group struct {
+		keys   []string
+		values [][]byte
+		gens   []uint64
+	}
+	groups := map[string]*group{}
+	for i, k := range m.Keys {
+		if i >= len(m.To) || i >= len(m.Gens) {
+			break
+		}
+		v, err := n.store.Get(k)
+		if err != nil {
+			continue // gone meanwhile: the scheduler will see it sole no more or lost
+		}
+		g := groups[m.To[i]]
+		if g == nil {
+			g = &group{}
+			groups[m.To[i]] = g
+		}
+		g.keys = append(g.keys, k)
+		g.values = append(g.values, v)
+		g.gens = append(g.gens, m.Gens[i])
+	}
+	var wg sync.WaitGroup
+	for to, g := range groups {
+		wg.Go(func() {
+			if ok := n.replicate(ctx, []string{to}, g.keys, g.values, g.gens); len(ok) == 1 {
+				n.report(ctx, &ReplicasStored{Worker: n.self, Holder: to, Keys: g.keys, Gens: g.gens})
+			}
+		})
+	}
+	wg.Wait()
+}
 
 // maxReplicasInFlight bounds the copies (one per batch and target) on
 // their way to one replica target.

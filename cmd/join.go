@@ -42,7 +42,7 @@ type joinFlags struct {
 	voters, threads, replicas                   int
 	memoryLimit                                 int64
 	deadAfter, heartbeat, election, joinTimeout time.Duration
-	clientTimeout                               time.Duration
+	clientTimeout, drainTimeout                 time.Duration
 }
 
 func newJoinCmd() *cobra.Command {
@@ -82,6 +82,7 @@ dead by the leader after --dead-after.`,
 	fl.DurationVar(&f.election, "election-timeout", time.Second, "Raft heartbeat and election timeout")
 	fl.DurationVar(&f.clientTimeout, "client-timeout", 30*time.Second, "release the keys of a client not heard from for this long (clients send a heartbeat every 2 s)")
 	fl.DurationVar(&f.joinTimeout, "join-timeout", 30*time.Second, "give up joining after this long")
+	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, wait this long at most for the node's running tasks to finish and its only copies of results to move to other nodes before it leaves")
 	fl.StringVar(&f.dashboard, "dashboard", defaultDashboard, "serve the dashboard, /health, /metrics, /api/v1/ and /debug/pprof/ over HTTP on this host:port (address in <data-dir>/dashboard-addr); empty: off")
 	fl.StringVar(&f.pprofAddr, "pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); empty: off")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
@@ -305,7 +306,7 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 	stop()
 	stopDash()
 	fmt.Fprintln(out, "leaving the mesh")
-	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	lctx, cancel := context.WithTimeout(context.Background(), f.drainTimeout+5*time.Second)
 	defer cancel()
 	if err := node.Leave(lctx); err != nil {
 		log.Warn("graceful leave failed; the leader will mark this node dead", "err", err)

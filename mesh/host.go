@@ -16,10 +16,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
-	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -90,11 +92,16 @@ func NewHost(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}
 	opts := []libp2p.Option{
-		libp2p.PrivateNetwork(cfg.Secret.PSK()),
 		// No SO_REUSEPORT: with it a second node on the same port binds
 		// too and the kernel splits inbound connections between the two.
 		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
-		libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		libp2p.Security(noise.ID, func(id protocol.ID, key crypto.PrivKey, muxers []tptu.StreamMuxer) (*noise.SessionTransport, error) {
+			t, err := noise.New(id, key, muxers)
+			if err != nil {
+				return nil, err
+			}
+			return t.WithSessionOptions(noise.Prologue(cfg.Secret.prologue()))
+		}),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableRelay(),

@@ -3,6 +3,7 @@ package mesh
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -83,4 +84,11 @@ func WriteSecretFile(path string, s Secret) error {
 		return fmt.Errorf("write secret file: %w", err)
 	}
 	return nil
+}
+
+// prologue is what both sides of a connection mix into their Noise
+// handshake: only hosts with the same secret complete it.
+func (s Secret) prologue() []byte {
+	h := sha256.Sum256(append([]byte("mesh/noise-prologue/v1\x00"), s...))
+	return h[:]
 }

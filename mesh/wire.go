@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"sync"
 	"time"
@@ -46,6 +47,51 @@ type Envelope struct {
 	// allocates it once at its length (a raw msgpack value would be
 	// re-parsed and grown piecemeal).
 	Body []byte `msgpack:"b"`
+	// Parts, when set on a sending side (EncodeMessageParts), are the body
+	// in pieces written one after another: large values are not copied
+	// into one body first. Never sent as such: the peer reads a Body.
+	Parts [][]byte `msgpack:"-"`
+}
+
+// bodyLen is the length of the envelope's body, whole or in parts.
+func (e *Envelope) bodyLen() int {
+	if e.Parts == nil {
+		return len(e.Body)
+	}
+	n := 0
+	for _, p := range e.Parts {
+		n += len(p)
+	}
+	return n
+}
+
+// encodeEnvelope writes env to w through enc (which writes to w): as
+// msgpack would encode it, with a body in parts written piece by piece.
+func encodeEnvelope(enc *msgpack.Encoder, w io.Writer, env *Envelope) error {
+	if env.Parts == nil {
+		return enc.Encode(env)
+	}
+	if err := enc.EncodeArrayLen(4); err != nil {
+		return err
+	}
+	if err := enc.EncodeString(env.Target); err != nil {
+		return err
+	}
+	if err := enc.Encode(env.Sender); err != nil {
+		return err
+	}
+	if err := enc.EncodeString(env.Type); err != nil {
+		return err
+	}
+	if err := enc.EncodeBytesLen(env.bodyLen()); err != nil {
+		return err
+	}
+	for _, p := range env.Parts {
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 var registry = struct {
@@ -110,9 +156,43 @@ func EncodeMessage(msg any) (string, []byte, error) {
 	return name, buf.Bytes(), nil
 }
 
+// PartsEncoder is a message made mostly of large byte values it already
+// holds: it gives its msgpack encoding as parts — the small headers it
+// writes and the values themselves — so that sending it copies no value
+// into a body first. The parts, concatenated, must be exactly what
+// msgpack encodes for it (a receiver decodes them as one body). Parts
+// alias the values: they must not change until sent.
+type PartsEncoder interface{ EncodeParts() ([][]byte, error) }
+
+// EncodeMessageParts is EncodeMessage for a message that may be a
+// PartsEncoder: parts is set (and body nil) when it is.
+func EncodeMessageParts(msg any) (name string, body []byte, parts [][]byte, err error) {
+	pe, ok := msg.(PartsEncoder)
+	if !ok {
+		name, body, err = EncodeMessage(msg)
+		return name, body, nil, err
+	}
+	registry.RLock()
+	name, ok = registry.byType[reflect.TypeOf(msg).Elem()]
+	registry.RUnlock()
+	if !ok {
+		return "", nil, nil, fmt.Errorf("encode %T: %w: call mesh.RegisterMessage for it", msg, ErrUnknownMessage)
+	}
+	parts, err = pe.EncodeParts()
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("encode %s: %w", name, err)
+	}
+	return name, nil, parts, nil
+}
+
 // SizeHinter is a message that knows about how large its encoding is (one
 // carrying data): the encoder allocates that once instead of doubling.
 type SizeHinter interface{ SizeHint() int }
+
+// BodyDecoder is a message that decodes its own msgpack body, e.g. so that
+// its byte values alias the body instead of being copied out of it. The
+// body is the message's own: nothing else uses it after the decode.
+type BodyDecoder interface{ DecodeBody(body []byte) error }
 
 // DecodeMessage decodes a body encoded by EncodeMessage into a new *T.
 func DecodeMessage(name string, body []byte) (any, error) {
@@ -123,6 +203,12 @@ func DecodeMessage(name string, body []byte) (any, error) {
 		return nil, fmt.Errorf("decode %q: %w (is the node running an older binary?)", name, ErrUnknownMessage)
 	}
 	v := reflect.New(t)
+	if bd, ok := v.Interface().(BodyDecoder); ok {
+		if err := bd.DecodeBody(body); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", name, err)
+		}
+		return v.Interface(), nil
+	}
 	// The body is in memory: decode its values at their size at once (the
 	// default limit grows them 1 MB at a time, copying as it goes).
 	dec := msgpack.NewDecoder(bytes.NewReader(body))
@@ -227,7 +313,7 @@ func (m *Host) Send(p peer.ID, env *Envelope) error {
 // writeDeadline: the write timeout, plus time for a large body at a slow
 // 10 MB/s.
 func writeDeadline(env *Envelope) time.Duration {
-	return writeTimeout + time.Duration(len(env.Body)/10_000)*time.Millisecond
+	return writeTimeout + time.Duration(env.bodyLen()/10_000)*time.Millisecond
 }
 
 func (m *Host) runOutbound(o *outbound) {
@@ -275,13 +361,13 @@ func (m *Host) runOutbound(o *outbound) {
 			enc = msgpack.NewEncoder(w)
 		}
 		_ = s.SetWriteDeadline(time.Now().Add(writeDeadline(env)))
-		err := enc.Encode(env)
+		err := encodeEnvelope(enc, w, env)
 		// Batch whatever else is queued into the same flush.
 		for err == nil && len(o.queue) > 0 && w.Buffered() < 1<<20 {
 			next := <-o.queue
 			batch = append(batch, next)
 			_ = s.SetWriteDeadline(time.Now().Add(writeDeadline(next)))
-			err = enc.Encode(next)
+			err = encodeEnvelope(enc, w, next)
 		}
 		if err == nil {
 			err = w.Flush()

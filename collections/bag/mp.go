@@ -156,13 +156,6 @@ func elements(b []byte, fn func(i int, e []byte) error) error {
 	return nil
 }
 
-// splitArray returns the encodings of the array's elements (aliasing b).
-func splitArray(b []byte) ([][]byte, error) {
-	var out [][]byte
-	err := elements(b, func(_ int, e []byte) error { out = append(out, e); return nil })
-	return out, err
-}
-
 // strPayload returns the bytes of a msgpack str or bin value.
 func strPayload(e []byte) ([]byte, bool) {
 	if len(e) == 0 {

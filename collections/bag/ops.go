@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math"
 	"slices"
 	"sort"
 
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/meshcompute/mesh/actors/funcs"
+	"github.com/meshcompute/mesh/collections/internal/anyval"
 	"github.com/meshcompute/mesh/futures"
 )
 
@@ -306,21 +306,81 @@ func (c *counter) distinct() futures.Encoded {
 }
 
 func runPartial(ctx context.Context, a Agg, part futures.RawBytes) (futures.Encoded, error) {
+	return reduceStep(ctx, a, false, [][]byte{part})
+}
+
+func runCombine(ctx context.Context, a Agg, partials ...futures.RawValue) (futures.Encoded, error) {
+	in := make([][]byte, len(partials))
+	for i, p := range partials {
+		in[i] = p
+	}
+	return reduceStep(ctx, a, true, in)
+}
+
+// reduceStep is one step of a reduction, the same for both kinds: a
+// partial (combine false), whose one input is a partition's payload (the
+// elements' array), or a combine, whose inputs are partials (or combines)
+// as stored: counts, fold pairs, a reduction's values, or partitions (of
+// [value, count] pairs for frequencies, of values for distinct and topk).
+func reduceStep(ctx context.Context, a Agg, combine bool, inputs [][]byte) (futures.Encoded, error) {
+	// arrays calls fn with the elements of every input that is a partition.
+	arrays := func(fn func(i int, e []byte) error) error {
+		for _, in := range inputs {
+			arr := in
+			if combine {
+				var err error
+				if arr, err = payload(in); err != nil {
+					return err
+				}
+			}
+			if err := elements(arr, fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	switch a.Op {
 	case "count":
-		n, _, err := arrayHeader(part, 0)
-		if err != nil {
-			return nil, err
+		var total int64
+		for _, in := range inputs {
+			var n int64
+			if combine {
+				if err := msgpack.Unmarshal(in, &n); err != nil {
+					return nil, err
+				}
+			} else {
+				k, _, err := arrayHeader(in, 0)
+				if err != nil {
+					return nil, err
+				}
+				n = int64(k)
+			}
+			total += n
 		}
-		return appendInt(nil, int64(n)), nil
+		return appendInt(nil, total), nil
 	case "frequencies", "distinct":
 		c := newCounter()
-		err := elements(part, func(i int, e []byte) error {
-			v, err := canonical(e)
-			if err != nil {
-				return fmt.Errorf("element %d: %w", i, err)
+		err := arrays(func(i int, e []byte) error {
+			switch {
+			case !combine:
+				v, err := canonical(e)
+				if err != nil {
+					return fmt.Errorf("element %d: %w", i, err)
+				}
+				c.add(v, 1)
+			case a.Op == "distinct":
+				c.add(e, 1) // canonical already
+			default: // a [value, count] pair
+				vend, err := skipValue(e, 1)
+				if err != nil {
+					return err
+				}
+				var n int64
+				if err := msgpack.Unmarshal(e[vend:], &n); err != nil {
+					return err
+				}
+				c.add(e[1:vend], n)
 			}
-			c.add(v, 1)
 			return nil
 		})
 		if err != nil {
@@ -331,40 +391,75 @@ func runPartial(ctx context.Context, a Agg, part futures.RawBytes) (futures.Enco
 		}
 		return c.frequencies(), nil
 	case "topk":
-		elems, err := splitArray(part)
-		if err != nil {
+		var elems [][]byte
+		if err := arrays(func(_ int, e []byte) error { elems = append(elems, e); return nil }); err != nil {
 			return nil, err
 		}
 		return topK(ctx, a, elems)
 	case "fold":
-		fn, err := lookup(a.Func)
+		// A partial folds the elements with binop, a combine the partials'
+		// accumulators with combine; each starts from the initial value
+		// (when given), as Dask's fold.
+		name, what := a.Func, "bag fold "+a.Func
+		if combine {
+			name, what = a.Combine, "bag fold combine "+a.Combine
+		}
+		fn, err := lookup(name)
 		if err != nil {
 			return nil, err
 		}
-		has, acc := a.HasInit, a.Initial
-		err = elements(part, func(i int, e []byte) error {
+		has, acc := a.HasInit, []byte(a.Initial)
+		add := func(x []byte) error {
 			if !has {
-				has, acc = true, e
+				has, acc = true, x
 				return nil
 			}
 			var err error
-			if acc, err = fn.Call(ctx, [][]byte{acc, e}); err != nil {
-				return fmt.Errorf("bag fold %s: element %d: %w", a.Func, i, err)
+			acc, err = fn.Call(ctx, [][]byte{acc, x})
+			return err
+		}
+		if combine {
+			for _, p := range inputs {
+				ph, pacc, err := splitFoldPair(p)
+				if err != nil {
+					return nil, err
+				}
+				if ph {
+					if err := add(pacc); err != nil {
+						return nil, fmt.Errorf("%s: %w", what, err)
+					}
+				}
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
+		} else {
+			err := elements(inputs[0], func(i int, e []byte) error {
+				if err := add(e); err != nil {
+					return fmt.Errorf("%s: element %d: %w", what, i, err)
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
 		}
 		return foldPair(has, acc), nil
 	case "reduction":
-		fn, err := lookup(a.Func)
+		// A partial calls perpartition with the partition's elements, a
+		// combine aggregate with a slice of the partials.
+		name, what, arg := a.Func, "bag reduction "+a.Func, inputs[0]
+		if combine {
+			name, what = a.Combine, "bag reduction aggregate "+a.Combine
+			arg = appendArrayHeader(nil, len(inputs))
+			for _, p := range inputs {
+				arg = append(arg, p...)
+			}
+		}
+		fn, err := lookup(name)
 		if err != nil {
 			return nil, err
 		}
-		out, err := fn.Call(ctx, [][]byte{part})
+		out, err := fn.Call(ctx, [][]byte{arg})
 		if err != nil {
-			return nil, fmt.Errorf("bag reduction %s: %w", a.Func, err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		return out, nil
 	}
@@ -383,103 +478,6 @@ func splitFoldPair(p []byte) (has bool, acc []byte, err error) {
 		return false, nil, fmt.Errorf("%w: not a fold partial", errCorrupt)
 	}
 	return p[1] == 0xc3, p[2:], nil
-}
-
-func runCombine(ctx context.Context, a Agg, partials ...futures.RawValue) (futures.Encoded, error) {
-	switch a.Op {
-	case "count":
-		var total int64
-		for _, p := range partials {
-			var n int64
-			if err := msgpack.Unmarshal(p, &n); err != nil {
-				return nil, err
-			}
-			total += n
-		}
-		return appendInt(nil, total), nil
-	case "frequencies", "distinct":
-		c := newCounter()
-		for _, p := range partials {
-			arr, err := payload(p)
-			if err != nil {
-				return nil, err
-			}
-			err = elements(arr, func(_ int, e []byte) error {
-				if a.Op == "distinct" {
-					c.add(e, 1)
-					return nil
-				}
-				vend, err := skipValue(e, 1)
-				if err != nil {
-					return err
-				}
-				var n int64
-				if err := msgpack.Unmarshal(e[vend:], &n); err != nil {
-					return err
-				}
-				c.add(e[1:vend], n)
-				return nil
-			})
-			if err != nil {
-				return nil, err
-			}
-		}
-		if a.Op == "distinct" {
-			return c.distinct(), nil
-		}
-		return c.frequencies(), nil
-	case "topk":
-		var elems [][]byte
-		for _, p := range partials {
-			arr, err := payload(p)
-			if err != nil {
-				return nil, err
-			}
-			es, err := splitArray(arr)
-			if err != nil {
-				return nil, err
-			}
-			elems = append(elems, es...)
-		}
-		return topK(ctx, a, elems)
-	case "fold":
-		fn, err := lookup(a.Combine)
-		if err != nil {
-			return nil, err
-		}
-		has, acc := a.HasInit, []byte(a.Initial)
-		for _, p := range partials {
-			ph, pacc, err := splitFoldPair(p)
-			if err != nil {
-				return nil, err
-			}
-			switch {
-			case !ph:
-			case !has:
-				has, acc = true, pacc
-			default:
-				if acc, err = fn.Call(ctx, [][]byte{acc, pacc}); err != nil {
-					return nil, fmt.Errorf("bag fold combine %s: %w", a.Combine, err)
-				}
-			}
-		}
-		return foldPair(has, acc), nil
-	case "reduction":
-		fn, err := lookup(a.Combine)
-		if err != nil {
-			return nil, err
-		}
-		arr := appendArrayHeader(nil, len(partials))
-		for _, p := range partials {
-			arr = append(arr, p...)
-		}
-		out, err := fn.Call(ctx, [][]byte{arr})
-		if err != nil {
-			return nil, fmt.Errorf("bag reduction aggregate %s: %w", a.Combine, err)
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("bag: unknown reduction %q", a.Op)
 }
 
 // ErrEmptyFold: Fold of a bag with no elements and no initial value (in
@@ -542,86 +540,12 @@ func topK(ctx context.Context, a Agg, elems [][]byte) (futures.Encoded, error) {
 	return w.finish(), nil
 }
 
-// compareValues orders numbers (numerically), strings and bools.
+// compareValues orders numbers (numerically), strings, bools and times.
 func compareValues(a, b any) (int, error) {
-	ai, aIsInt := asInt(a)
-	bi, bIsInt := asInt(b)
-	if aIsInt && bIsInt {
-		return cmpOrdered(ai, bi), nil
-	}
-	af, aNum := asFloat(a)
-	bf, bNum := asFloat(b)
-	if aNum && bNum {
-		return cmpOrdered(af, bf), nil
-	}
-	switch x := a.(type) {
-	case string:
-		if y, ok := b.(string); ok {
-			return cmpOrdered(x, y), nil
-		}
-	case bool:
-		if y, ok := b.(bool); ok {
-			switch {
-			case x == y:
-				return 0, nil
-			case y:
-				return -1, nil
-			}
-			return 1, nil
-		}
+	if c, ok := anyval.CompareAny(a, b); ok {
+		return c, nil
 	}
 	return 0, fmt.Errorf("cannot order %T and %T: give TopK a key function returning numbers or strings", a, b)
-}
-
-func cmpOrdered[T int64 | float64 | string](a, b T) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func asInt(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int8:
-		return int64(x), true
-	case int16:
-		return int64(x), true
-	case int32:
-		return int64(x), true
-	case int64:
-		return x, true
-	case int:
-		return int64(x), true
-	case uint8:
-		return int64(x), true
-	case uint16:
-		return int64(x), true
-	case uint32:
-		return int64(x), true
-	case uint64:
-		if x <= math.MaxInt64 {
-			return int64(x), true
-		}
-	}
-	return 0, false
-}
-
-func asFloat(v any) (float64, bool) {
-	if i, ok := asInt(v); ok {
-		return float64(i), true
-	}
-	switch x := v.(type) {
-	case float32:
-		return float64(x), true
-	case float64:
-		return x, true
-	case uint64:
-		return float64(x), true
-	}
-	return 0, false
 }
 
 // runSplit hash-splits a partition by key into gs.N buckets: a partition

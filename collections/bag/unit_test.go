@@ -60,9 +60,9 @@ func TestSkipValue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	elems, err := splitArray(p)
-	if err != nil || len(elems) != len(values) {
-		t.Fatalf("%d elements, %v", len(elems), err)
+	n := 0
+	if err := elements(p, func(int, []byte) error { n++; return nil }); err != nil || n != len(values) {
+		t.Fatalf("%d elements, %v", n, err)
 	}
 	var back []any
 	if err := msgpack.Unmarshal(p, &back); err != nil || len(back) != len(values) {

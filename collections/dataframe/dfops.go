@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/meshcompute/mesh/collections/dataframe/kernels"
+	"github.com/meshcompute/mesh/collections/internal/anyval"
 	"github.com/meshcompute/mesh/futures"
 )
 
@@ -167,7 +167,7 @@ func (df *DataFrame) SetIndex(ctx context.Context, c *futures.Client, col string
 	if err != nil {
 		return nil, err
 	}
-	fs, err := c.Compute(ctx, b.g, div.(futures.Ref))
+	fs, err := b.compute(ctx, c, false, div.(futures.Ref))
 	if err != nil {
 		return nil, err
 	}
@@ -296,73 +296,7 @@ func compareAny(a, b any) (int, bool) {
 	if b == nil {
 		return -1, true
 	}
-	switch y := b.(type) {
-	case int64:
-		if x, ok := asInt(a); ok {
-			return cmpOrdered(x, y), true
-		}
-		if x, ok := asFloat(a); ok {
-			return cmpOrdered(x, float64(y)), true
-		}
-	case float64:
-		if x, ok := asFloat(a); ok {
-			return cmpOrdered(x, y), true
-		}
-	case string:
-		if x, ok := a.(string); ok {
-			return cmpOrdered(x, y), true
-		}
-	case time.Time:
-		if x, ok := a.(time.Time); ok {
-			return x.Compare(y), true
-		}
-	}
-	return 0, false
-}
-
-func cmpOrdered[T int64 | float64 | string](a, b T) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func asInt(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int:
-		return int64(x), true
-	case int8:
-		return int64(x), true
-	case int16:
-		return int64(x), true
-	case int32:
-		return int64(x), true
-	case int64:
-		return x, true
-	case uint8:
-		return int64(x), true
-	case uint16:
-		return int64(x), true
-	case uint32:
-		return int64(x), true
-	}
-	return 0, false
-}
-
-func asFloat(v any) (float64, bool) {
-	if i, ok := asInt(v); ok {
-		return float64(i), true
-	}
-	switch x := v.(type) {
-	case float32:
-		return float64(x), true
-	case float64:
-		return x, true
-	}
-	return 0, false
+	return anyval.CompareAny(a, b)
 }
 
 // Repartition makes n partitions, keeping the row order: with fewer

@@ -3,6 +3,7 @@ package dataframe
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -172,4 +173,67 @@ func recut(recs []arrow.RecordBatch, n int64) ([]arrow.RecordBatch, error) {
 		}
 	}
 	return out, nil
+}
+
+// EncodePartition encodes rec as a DataFrame partition value, for a
+// registered task function that makes a DataFrame's partitions on the
+// workers (bag.ToDataFrame's conversion task does): the task returns it,
+// and FromPartitions wraps the tasks' futures. Columns are widened as by
+// FromRecords. rec is not released.
+func EncodePartition(rec arrow.RecordBatch) (futures.Encoded, error) {
+	w, err := widen(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode partition: %w", err)
+	}
+	defer w.Release()
+	return encodeValue(w)
+}
+
+// FromPartitions is a persisted DataFrame over partitions already in the
+// mesh: futures whose values EncodePartition made, each a record batch of
+// schema (as widened), in order. Nothing passes through the client. It
+// takes the futures over: the DataFrame's Release drops them. It does not
+// wait for them: a partition that failed fails the computations reading
+// it, and one of another schema is an error there too.
+//
+//	fs, err := c.Compute(ctx, g, refs...) // tasks returning EncodePartition's value
+//	d, err := dataframe.FromPartitions(fs, schema)
+//	defer d.Release(ctx, c)
+func FromPartitions(parts []*futures.Future, schema *arrow.Schema) (*DataFrame, error) {
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("from partitions: no partitions (give at least one, with 0 rows if need be)")
+	}
+	if schema == nil {
+		return nil, fmt.Errorf("from partitions: no schema: give the partitions' schema")
+	}
+	for i, f := range parts {
+		if f == nil {
+			return nil, fmt.Errorf("from partitions: partition %d is a nil future", i)
+		}
+	}
+	sc := readSchema(schema)
+	types := make([]string, sc.NumFields())
+	for i, f := range sc.Fields() {
+		types[i] = typeName(f.Type)
+	}
+	fs := slices.Clone(parts)
+	return &DataFrame{plan: &node{persisted: &persisted{parts: fs}}, columns: columnNames(sc), types: types, nparts: len(fs), held: fs}, nil
+}
+
+// typeName is the plan's name of a column type ("" for a type plans do
+// not check).
+func typeName(t arrow.DataType) string {
+	switch t.ID() {
+	case arrow.INT64:
+		return "int64"
+	case arrow.FLOAT64:
+		return "float64"
+	case arrow.BOOL:
+		return "bool"
+	case arrow.STRING:
+		return "string"
+	case arrow.TIMESTAMP:
+		return "timestamp"
+	}
+	return ""
 }

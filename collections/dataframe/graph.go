@@ -31,10 +31,31 @@ func build(ctx context.Context, c *futures.Client, n *node, fetchOnce bool) ([]*
 	for i, a := range out {
 		refs[i] = a.(futures.Ref)
 	}
-	if fetchOnce {
-		b.g.SetReplicas(1, refs...)
+	return b.compute(ctx, c, fetchOnce, refs...)
+}
+
+// compute submits the builder's graph for refs, with priorities set by the
+// shared optimizer's depth-first order (futures.Graph.Order; no culling
+// or fusion: the plan fused its steps already), and with one copy of each
+// output when fetchOnce.
+func (b *builder) compute(ctx context.Context, c *futures.Client, fetchOnce bool, refs ...futures.Ref) ([]*futures.Future, error) {
+	g, err := b.ordered(fetchOnce, refs...)
+	if err != nil {
+		return nil, err
 	}
-	return c.Compute(ctx, b.g, refs...)
+	return c.Compute(ctx, g, refs...)
+}
+
+// ordered is the graph compute submits.
+func (b *builder) ordered(fetchOnce bool, refs ...futures.Ref) (*futures.Graph, error) {
+	g, err := b.g.Order(refs...)
+	if err != nil {
+		return nil, fmt.Errorf("dataframe: %w", err)
+	}
+	if fetchOnce {
+		g.SetReplicas(1, refs...)
+	}
+	return g, nil
 }
 
 // builder adds a plan's tasks to a graph. A partition is a futures.Ref of

@@ -14,6 +14,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/float16"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/meshcompute/mesh/futures"
 )
 
 // useChecked makes the package's allocator a checked one for the test
@@ -190,5 +192,20 @@ func TestWriteCSVCells(t *testing.T) {
 		if got := string(appendCSVFloat(nil, tc.v, 64)); got != tc.want {
 			t.Errorf("%v: %q, want %q", tc.v, got, tc.want)
 		}
+	}
+}
+
+// FromPartitions refuses what cannot be a DataFrame: no partitions, a nil
+// future, no schema (bag's ToDataFrame tests it over a mesh).
+func TestFromPartitionsArgs(t *testing.T) {
+	sc := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int32}, {Name: "b", Type: arrow.BinaryTypes.String}}, nil)
+	if _, err := FromPartitions(nil, sc); err == nil || !strings.Contains(err.Error(), "no partitions") {
+		t.Fatalf("no partitions: %v", err)
+	}
+	if _, err := FromPartitions([]*futures.Future{nil}, sc); err == nil || !strings.Contains(err.Error(), "partition 0 is a nil future") {
+		t.Fatalf("nil future: %v", err)
+	}
+	if _, err := FromPartitions([]*futures.Future{nil}, nil); err == nil || !strings.Contains(err.Error(), "no schema") {
+		t.Fatalf("no schema: %v", err)
 	}
 }

@@ -156,7 +156,7 @@ func (df *DataFrame) write(ctx context.Context, c *futures.Client, format, path 
 		}
 		refs[i] = r.(futures.Ref)
 	}
-	fs, err := c.Compute(ctx, b.g, refs...)
+	fs, err := b.compute(ctx, c, false, refs...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/meshcompute/mesh/collections/dataframe/kernels"
+	"github.com/meshcompute/mesh/collections/internal/anyval"
 )
 
 type kind uint8
@@ -608,15 +609,15 @@ func compare(mem memory.Allocator, e Expr, x, y *operand, n int) (arrow.Array, e
 	case x.kind == kNull || y.kind == kNull:
 		c = func(int) int { return 0 }
 	case x.kind == kInt && y.kind == kInt:
-		c = func(i int) int { return cmp3(x.int(i), y.int(i)) }
+		c = func(i int) int { return anyval.Compare(x.int(i), y.int(i)) }
 	case numeric(x.kind) && numeric(y.kind):
-		c = func(i int) int { return cmp3(x.float(i), y.float(i)) }
+		c = func(i int) int { return anyval.Compare(x.float(i), y.float(i)) }
 	case x.kind == kString && y.kind == kString:
 		c = func(i int) int { return strings.Compare(x.string(i), y.string(i)) }
 	case x.kind == kBool && y.kind == kBool:
-		c = func(i int) int { return cmp3(b2i(x.bool(i)), b2i(y.bool(i))) }
+		c = func(i int) int { return anyval.Compare(b2i(x.bool(i)), b2i(y.bool(i))) }
 	case x.kind == kTime && y.kind == kTime:
-		c = func(i int) int { return cmp3(x.micros(i), y.micros(i)) }
+		c = func(i int) int { return anyval.Compare(x.micros(i), y.micros(i)) }
 	default:
 		return nil, fmt.Errorf("%s: cannot compare %s (%s) with %s (%s)", e.String(), x.name, x.kindName(), y.name, y.kindName())
 	}
@@ -641,16 +642,6 @@ func compare(mem memory.Allocator, e Expr, x, y *operand, n int) (arrow.Array, e
 		}
 		return ok(c(i)), true
 	}), nil
-}
-
-func cmp3[T int64 | float64](a, b T) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func b2i(b bool) int64 {
