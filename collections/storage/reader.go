@@ -131,18 +131,25 @@ func (r *Reader) buffered(p []byte, off int64) (int, error) {
 	if off >= r.off && off+int64(len(p)) <= r.off+int64(len(r.buf)) {
 		return copy(p, r.buf[off-r.off:]), nil
 	}
-	n := min(int64(ReadAhead), r.size-off)
+	// Near the end, the block ends at the end: a Parquet footer's reads
+	// (its length, then the footer before it) take one request.
+	start := off
+	if start+ReadAhead > r.size {
+		start = max(0, r.size-ReadAhead)
+	}
+	n := min(int64(ReadAhead), r.size-start)
 	if cap(r.buf) < int(n) {
 		r.buf = make([]byte, n)
 	}
 	r.buf = r.buf[:n]
-	m, err := r.fetch(r.buf, off)
+	m, err := r.fetch(r.buf, start)
 	r.buf = r.buf[:m]
-	r.off = off
-	if m < len(p) {
-		return copy(p, r.buf), err
+	r.off = start
+	got := r.buf[min(off-start, int64(m)):]
+	if len(got) < len(p) {
+		return copy(p, got), err
 	}
-	return copy(p, r.buf), nil
+	return copy(p, got), nil
 }
 
 // fetch reads p at off with one ranged request.
@@ -208,6 +215,11 @@ func Create(ctx context.Context, loc string) (*Writer, error) {
 		}
 		f, err := os.CreateTemp(dir, "."+base+".*.tmp")
 		if err != nil {
+			return nil, err
+		}
+		if err := f.Chmod(0o644); err != nil { // CreateTemp's 0600 is for secrets
+			f.Close()
+			os.Remove(f.Name())
 			return nil, err
 		}
 		return &Writer{loc: p, f: f, tmp: f.Name(), final: p}, nil
