@@ -125,4 +125,3 @@ func runWrite(ctx context.Context, path, job string, part futures.RawBytes) (res
 	res.Bytes = f.Written()
 	return res, nil
 }
-
