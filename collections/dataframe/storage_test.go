@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshcompute/mesh/collections/storage"
 	"github.com/meshcompute/mesh/collections/storage/storagetest"
+	"github.com/meshcompute/mesh/collections/storage/storagetest/fakegcs"
 )
 
 // Object stores end to end, on a 2-node mesh: the fixture's Parquet files
@@ -26,7 +27,7 @@ func TestObjectStores(t *testing.T) {
 	}
 	s3 := storagetest.StartS3(t)
 	s3.Bucket(t, "mesh")
-	storagetest.StartGCS(t, "gmesh")
+	fakegcs.Start(t, "gmesh")
 	ctx, c := startMesh(t)
 
 	src, err := ReadCSV(fixture, BlockSize(int64(len(raw))/3+1))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/meshcompute/mesh/collections/storage"
 	"github.com/meshcompute/mesh/collections/storage/storagetest"
+	"github.com/meshcompute/mesh/collections/storage/storagetest/fakegcs"
 )
 
 func data(n int) []byte {
@@ -292,7 +293,7 @@ func TestS3MissingCredentials(t *testing.T) {
 }
 
 func TestGCS(t *testing.T) {
-	storagetest.StartGCS(t, "gdata")
+	fakegcs.Start(t, "gdata")
 	checkStore(t, "gs://gdata/root")
 }
 

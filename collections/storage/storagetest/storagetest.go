@@ -1,8 +1,7 @@
-// Package storagetest starts object stores for tests, on this machine
-// only: an S3-compatible server (moto_server, a separate process: the
-// test is skipped when it is not installed) and a Google Cloud Storage
-// emulator (fake-gcs-server, in process). Each is stopped when the test
-// ends.
+// Package storagetest starts an S3-compatible server for tests, on this
+// machine only: moto_server, a separate process (the test is skipped when
+// it is not installed), stopped when the test ends. Package fakegcs
+// starts a Google Cloud Storage emulator.
 package storagetest
 
 import (
@@ -21,7 +20,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/fsouza/fake-gcs-server/fakestorage"
 )
 
 // S3 is a running moto_server.
@@ -165,35 +163,8 @@ func (s *S3) Keys(t testing.TB, bucket, prefix string) []string {
 	return keys
 }
 
-// GCS is a running fake-gcs-server.
-type GCS struct {
-	Server *fakestorage.Server
-}
-
-// StartGCS starts fake-gcs-server in process on a free port of 127.0.0.1
-// (plain HTTP) and points gcsblob at it (STORAGE_EMULATOR_HOST), with the
-// given buckets.
-func StartGCS(t testing.TB, buckets ...string) *GCS {
-	t.Helper()
-	port := freePort(t)
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{
-		Scheme: "http", Host: "127.0.0.1", Port: uint16(port),
-		PublicHost: fmt.Sprintf("127.0.0.1:%d", port), Writer: discard{},
-	})
-	if err != nil {
-		t.Skipf("fake-gcs-server did not start: %v", err)
-	}
-	t.Cleanup(srv.Stop)
-	for _, b := range buckets {
-		srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: b})
-	}
-	t.Setenv("STORAGE_EMULATOR_HOST", fmt.Sprintf("127.0.0.1:%d", port))
-	return &GCS{Server: srv}
-}
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
+// FreePort is a free TCP port of 127.0.0.1.
+func FreePort(t testing.TB) int { return freePort(t) }
 
 func freePort(t testing.TB) int {
 	t.Helper()
