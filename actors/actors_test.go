@@ -187,6 +187,15 @@ func TestRequestInFlightFailsWhenPeerDies(t *testing.T) {
 		}
 		return nil
 	})
+	// Messages to a peer arrive in order: once an Echo sent after the Pong
+	// is answered, b has the Pong, and closing b cannot race its delivery
+	// (b would answer "no actor" from its stopping supervisor).
+	ectx, ecancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if _, err := a.Remote().Request(ectx, a.Remote().PID(b.ID(), SupervisorID), &Echo{Text: "after the pong"}); err != nil {
+		ecancel()
+		t.Fatal(err)
+	}
+	ecancel()
 	b.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -80,3 +80,25 @@ func TestFetchReplyPartsAreItsEncoding(t *testing.T) {
 		}
 	}
 }
+
+// StoreValues' parts, concatenated, are exactly msgpack's encoding of it.
+func TestStoreValuesPartsAreItsEncoding(t *testing.T) {
+	for _, in := range []*StoreValues{
+		{},
+		{Keys: []string{"a", "b"}, Values: [][]byte{[]byte("x"), bytes.Repeat([]byte{3}, 5000)}},
+		{Keys: []string{"a"}, Values: [][]byte{{}}, Replicas: []string{"n2"}, Gens: []uint64{1 << 41}},
+		{Keys: []string{"a"}, Values: [][]byte{nil}, Gens: []uint64{7}},
+	} {
+		want, err := msgpack.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts, err := in.EncodeParts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Join(parts, nil); !bytes.Equal(got, want) {
+			t.Fatalf("%+v: parts give %x, want %x", in, got[:min(len(got), 24)], want[:min(len(want), 24)])
+		}
+	}
+}

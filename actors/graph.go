@@ -36,6 +36,7 @@ type stask struct {
 	spec       consensus.TaskSpec
 	data       bool // scattered: no lineage
 	state      taskState
+	group      int32 // in graph.groups, set when the task is created
 	waitingOn  int
 	deps       []*stask
 	dependents []*stask
@@ -157,6 +158,8 @@ type graph struct {
 	// pinned: per client, the tasks of the parts of a submission it has
 	// sent so far, kept until its next part (pin, unpin).
 	pinned map[string][]*stask
+	// groups interns the tasks' groups (KeySplit of their keys).
+	groups *groupTable
 }
 
 type orphan struct {
@@ -199,14 +202,22 @@ type effects struct {
 	// fafDone: fire-and-forget tasks that finished, whose hold the
 	// replicated graph must drop too.
 	fafDone []string
+	// erred: the first maxErredNotes tasks that erred (the dashboard's
+	// events), and how many more did.
+	erred     []KeyFailure
+	erredMore int
 }
+
+// maxErredNotes bounds the erred tasks one round of scheduling notes.
+const maxErredNotes = 16
 
 func newGraph(replicas int, validate func(*consensus.TaskSpec) *TaskFailure) *graph {
 	if replicas < 1 {
 		replicas = 1
 	}
 	g := &graph{tasks: map[string]*stask{}, workers: map[string]*sworker{}, replicas: replicas, validate: validate,
-		missing: map[*stask]time.Time{}, now: time.Now, orphans: map[string]orphan{}, pinned: map[string][]*stask{}}
+		missing: map[*stask]time.Time{}, now: time.Now, orphans: map[string]orphan{}, pinned: map[string][]*stask{},
+		groups: newGroupTable()}
 	g.pending = newEffects()
 	return g
 }
@@ -229,7 +240,7 @@ func (g *graph) submit(client string, specs []consensus.TaskSpec, want []string,
 	for _, d := range data {
 		t := g.tasks[d.Key]
 		if t == nil {
-			t = &stask{spec: consensus.TaskSpec{Key: d.Key}, data: true, heapIndex: -1}
+			t = &stask{spec: consensus.TaskSpec{Key: d.Key}, data: true, heapIndex: -1, group: g.groups.id(d.Key)}
 			g.tasks[d.Key] = t
 			t.state, t.holders, t.size = tsMemory, slices.Clone(d.Holders), d.Size
 			if o, ok := g.orphans[d.Key]; ok {
@@ -280,7 +291,7 @@ func (g *graph) submit(client string, specs []consensus.TaskSpec, want []string,
 			}
 			continue // same key, same call: computed once
 		}
-		t := &stask{spec: spec, heapIndex: -1}
+		t := &stask{spec: spec, heapIndex: -1, group: g.groups.id(spec.Key)}
 		g.seq++
 		t.seq = g.seq
 		g.tasks[spec.Key] = t
@@ -307,6 +318,7 @@ func (g *graph) submit(client string, specs []consensus.TaskSpec, want []string,
 			d := g.tasks[dk]
 			t.deps = append(t.deps, d)
 			d.dependents = append(d.dependents, t)
+			g.groups.link(d.group, t.group)
 		}
 		if o, ok := g.orphans[spec.Key]; ok {
 			// A worker already holds its value (computed before a leader
@@ -639,7 +651,8 @@ func (g *graph) restore(records map[string]consensus.TaskRecord, holdings []*Hol
 			continue
 		}
 		g.seq++
-		g.tasks[k] = &stask{spec: r.Spec, data: r.Data, wanters: slices.Clone(r.Wanters), state: tsReleased, seq: g.seq, heapIndex: -1}
+		g.tasks[k] = &stask{spec: r.Spec, data: r.Data, wanters: slices.Clone(r.Wanters), state: tsReleased, seq: g.seq, heapIndex: -1,
+			group: g.groups.id(k)}
 	}
 	for _, k := range keys {
 		t := g.tasks[k]
@@ -647,6 +660,7 @@ func (g *graph) restore(records map[string]consensus.TaskRecord, holdings []*Hol
 			if d := g.tasks[dk]; d != nil {
 				t.deps = append(t.deps, d)
 				d.dependents = append(d.dependents, t)
+				g.groups.link(d.group, t.group)
 			}
 		}
 	}
@@ -748,6 +762,13 @@ func (g *graph) fail(t *stask, f *TaskFailure) {
 		heap.Remove(&g.queue, t.heapIndex)
 	}
 	t.state, t.failure, t.holders = tsErred, f, nil
+	if f != nil && f.Kind == FailCancelled {
+		// not an error worth an event
+	} else if len(g.pending.erred) < maxErredNotes {
+		g.pending.erred = append(g.pending.erred, KeyFailure{Key: t.spec.Key, Failure: f})
+	} else {
+		g.pending.erredMore++
+	}
 	for _, c := range t.wanters {
 		g.notify(t, c)
 	}

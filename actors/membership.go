@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -54,7 +55,10 @@ func (a *membership) Receive(ctx actor.Context) {
 		cores, mem, used := hostResources()
 		p := &Pong{ID: a.n.self, Cores: cores, Memory: mem, MemUsed: used, RSS: processRSS()}
 		p.Threads, p.Running, p.Assigned, p.StoreBytes, p.SpilledBytes = a.n.workerLoad()
+		p.CPU, p.MemoryLimit = a.n.cpu.percent(), a.n.cfg.MemoryLimit
 		ctx.Respond(p)
+	case *ActivityRequest:
+		ctx.Respond(a.n.localActivity(m))
 	case *leadershipChanged:
 		a.leader = m.leader
 		if m.leader {
@@ -64,6 +68,7 @@ func (a *membership) Receive(ctx actor.Context) {
 			clear(a.pong)
 		}
 	case *tick:
+		a.n.noteLeader()
 		if a.leader {
 			a.probe(ctx)
 			a.reconcile(ctx)
@@ -80,6 +85,14 @@ func (a *membership) Receive(ctx actor.Context) {
 		a.leaderOnly(ctx, m.Forwarded, func(c context.Context) (any, error) { return a.n.admit(c, &m.Member) }, func() { m.Forwarded = true })
 	case *LeaveRequest:
 		a.leaderOnly(ctx, m.Forwarded, func(c context.Context) (any, error) { return a.n.remove(c, m.ID) }, func() { m.Forwarded = true })
+	case *LeaveSelfRequest:
+		if a.n.cfg.OnLeaveAsked == nil {
+			ctx.Respond(&ErrorReply{Code: CodeFailed, Message: fmt.Sprintf("node %s cannot be asked to leave: it is not run by `mesh join` (stop its program instead)", a.n.self)})
+			return
+		}
+		a.n.log.Info("asked to leave the mesh", "by", ctx.Sender())
+		go a.n.cfg.OnLeaveAsked()
+		ctx.Respond(&LeaveSelfReply{Node: a.n.self})
 	case *StatusRequest:
 		if a.leader || m.Local {
 			ctx.Respond(a.status())
@@ -273,6 +286,7 @@ func (a *membership) status() *Status {
 		if mem.ID == a.n.self {
 			ms.RSS = processRSS()
 			ms.Threads, ms.Running, ms.Assigned, ms.StoreBytes, ms.SpilledBytes = a.n.workerLoad()
+			ms.CPU, ms.MemoryLimit = a.n.cpu.percent(), a.n.cfg.MemoryLimit
 		}
 		if a.leader && mem.ID != a.n.self {
 			if t, ok := a.lastSeen[mem.ID]; ok {
@@ -284,6 +298,7 @@ func (a *membership) status() *Status {
 			if p := a.pong[mem.ID]; p != nil {
 				ms.Cores, ms.Memory, ms.RSS = p.Cores, p.Memory, p.RSS
 				ms.Threads, ms.Running, ms.Assigned, ms.StoreBytes, ms.SpilledBytes = p.Threads, p.Running, p.Assigned, p.StoreBytes, p.SpilledBytes
+				ms.CPU, ms.MemoryLimit = p.CPU, p.MemoryLimit
 			}
 		}
 		if ms.Threads == 0 && mem.State == consensus.Alive {
@@ -293,6 +308,10 @@ func (a *membership) status() *Status {
 	}
 	if tc := a.n.metrics.tasks.Load(); tc != nil && a.leader {
 		st.Tasks = tc.States
+		st.Groups = tc.Groups
+		if len(st.Groups) > MaxStatusGroups {
+			st.Groups, st.GroupsOmitted = st.Groups[:MaxStatusGroups], len(st.Groups)-MaxStatusGroups
+		}
 	}
 	return st
 }

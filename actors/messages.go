@@ -51,6 +51,10 @@ type Pong struct {
 	Assigned     int   `msgpack:"assigned,omitempty"`
 	StoreBytes   int64 `msgpack:"store_bytes,omitempty"`
 	SpilledBytes int64 `msgpack:"spilled_bytes,omitempty"`
+	// CPU: the node process's CPU use in percent of one core (over the
+	// last second or more); MemoryLimit: its store's --memory-limit.
+	CPU         float64 `msgpack:"cpu,omitempty"`
+	MemoryLimit int64   `msgpack:"mem_limit,omitempty"`
 }
 
 // JoinRequest asks the leader to admit (or re-admit) a member.
@@ -102,6 +106,11 @@ type MemberStatus struct {
 	Assigned     int   `msgpack:"assigned,omitempty" json:"assigned"`
 	StoreBytes   int64 `msgpack:"store_bytes,omitempty" json:"store_bytes"`
 	SpilledBytes int64 `msgpack:"spilled_bytes,omitempty" json:"spilled_bytes"`
+	// CPU is the node process's CPU use in percent of one core;
+	// MemoryLimit its store's memory limit in bytes (0: none, values
+	// never spill).
+	CPU         float64 `msgpack:"cpu,omitempty" json:"cpu"`
+	MemoryLimit int64   `msgpack:"mem_limit,omitempty" json:"memory_limit"`
 }
 
 // Status is the mesh as one node (normally the leader) sees it.
@@ -116,7 +125,14 @@ type Status struct {
 	// Tasks counts the leader scheduler's tasks by state (empty when the
 	// answering node does not run the scheduler).
 	Tasks map[string]int `msgpack:"tasks,omitempty" json:"tasks"`
+	// Groups counts them by task group and state, the oldest group first
+	// (at most MaxStatusGroups; GroupsOmitted says how many more).
+	Groups        []GroupCount `msgpack:"groups,omitempty" json:"groups"`
+	GroupsOmitted int          `msgpack:"groups_omitted,omitempty" json:"groups_omitted"`
 }
+
+// MaxStatusGroups bounds the task groups a Status carries.
+const MaxStatusGroups = 200
 
 // SchedulerInfoRequest asks the scheduler actor about itself.
 type SchedulerInfoRequest struct{}
@@ -170,6 +186,15 @@ type TaskExplanation struct {
 	Orphan []string `msgpack:"orphan,omitempty" json:"orphan,omitempty"`
 }
 
+// LeaveSelfRequest asks the node that receives it to leave the mesh
+// gracefully and stop, as on SIGTERM (`mesh leave`).
+type LeaveSelfRequest struct{}
+
+// LeaveSelfReply: the node is leaving (draining first).
+type LeaveSelfReply struct {
+	Node string `msgpack:"node"`
+}
+
 // Echo is a request any node's supervisor answers with the same text; it
 // exercises the remote path end to end.
 type Echo struct {
@@ -191,7 +216,13 @@ func init() {
 	mesh.RegisterMessage[SchedulerInfo]("mesh.SchedulerInfo")
 	mesh.RegisterMessage[Echo]("mesh.Echo")
 	mesh.RegisterMessage[ExplainRequest]("mesh.ExplainRequest")
+	mesh.RegisterMessage[LeaveSelfRequest]("mesh.LeaveSelfRequest")
+	mesh.RegisterMessage[LeaveSelfReply]("mesh.LeaveSelfReply")
 	mesh.RegisterMessage[Explain]("mesh.Explain")
+	mesh.RegisterMessage[ActivityRequest]("mesh.ActivityRequest")
+	mesh.RegisterMessage[Activity]("mesh.Activity")
+	mesh.RegisterMessage[GraphRequest]("mesh.GraphRequest")
+	mesh.RegisterMessage[GraphView]("mesh.GraphView")
 }
 
 // replyAs checks a reply's type: an ErrorReply becomes an error.

@@ -37,6 +37,9 @@ type TaskCounts struct {
 	Term   uint64
 	At     time.Time
 	States map[string]int
+	// Groups: the tasks of each task group (KeySplit) by state, the
+	// oldest group first.
+	Groups []GroupCount
 }
 
 // Transfer kinds of mesh_transfer_bytes_total.
@@ -148,10 +151,12 @@ func (s *scheduler) countTasks(now time.Time) {
 		return
 	}
 	var counts [tsReleased + 1]int
+	groups := make([][tsReleased + 1]int, len(s.g.groups.names))
 	for _, t := range s.g.tasks {
 		counts[t.state]++
+		groups[t.group][t.state]++
 	}
-	c := &TaskCounts{Term: s.term, At: now, States: make(map[string]int, len(counts))}
+	c := &TaskCounts{Term: s.term, At: now, States: make(map[string]int, len(counts)), Groups: s.g.groups.counted(groups)}
 	for st, k := range counts {
 		c.States[taskState(st).String()] = k
 	}

@@ -83,6 +83,11 @@ type NodeConfig struct {
 	// InProcess, if set, is the set of nodes in this process that this
 	// node joins: it reads their values from their stores directly.
 	InProcess *InProcess
+	// OnLeaveAsked, if set, is called (once per request, on its own
+	// goroutine) when someone holding the secret asks this node to leave
+	// the mesh and stop (`mesh leave`): the owner of the node does what it
+	// does on SIGTERM. Nil: such requests are refused.
+	OnLeaveAsked func()
 }
 
 func (c *NodeConfig) defaults() {
@@ -129,8 +134,10 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	store   *store.Store
-	metrics *Metrics
+	store    *store.Store
+	metrics  *Metrics
+	activity *activity // the task stream and events, for the dashboard
+	cpu      cpuMeter
 	// gens: the generation (Assignment.Gen) of held values that have one;
 	// a drop of an earlier generation leaves a value alone (putValue,
 	// dropValues).
@@ -185,6 +192,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	n := &Node{incarnation: rand.Uint64() | 1, cfg: cfg, log: cfg.Logger, host: host, self: host.ID().String(), stopped: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.metrics = newMetrics(n)
+	n.activity = newActivity()
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -216,8 +224,8 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	}
 	n.wg.Add(1)
 	go n.forwardLeadership()
-	for range cfg.Threads {
-		n.spawn(n.runPool)
+	for slot := range cfg.Threads {
+		n.spawn(func(ctx context.Context) { n.runPool(ctx, slot) })
 	}
 	n.spawn(n.runReporter)
 
@@ -225,8 +233,11 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("read raft state: %w", err)
 	}
+	if n.cfg.Peers, err = n.withoutSelf(ctx, cfg.Peers, !existing); err != nil {
+		return nil, err
+	}
 	switch {
-	case !existing && len(cfg.Peers) == 0:
+	case !existing && len(n.cfg.Peers) == 0:
 		n.Created = true
 		if err := n.raft.Bootstrap(ctx, cfg.Voters); err != nil {
 			return nil, err
@@ -261,6 +272,76 @@ func (n *Node) memberRecord() *consensus.Member {
 		Incarnation: n.incarnation}
 }
 
+// withoutSelf drops the peers that are this node: by peer ID, or for an
+// address given without /p2p/<id>, by resolving it to one of this node's
+// own addresses. So every member of a StatefulSet (or every node of a Slurm
+// job) can be given the first member's address: the first member skips it
+// and, with no other peer, creates the mesh (or rejoins it, with state).
+//
+// When the decision whether to create the mesh hangs on it (wait: no state
+// yet) and no other peer is known, it waits (until JoinTimeout) for
+// addresses that do not resolve yet (a pod's DNS name appears shortly after
+// the pod): creating a mesh on a guess could split it in two.
+func (n *Node) withoutSelf(ctx context.Context, peers []peer.AddrInfo, wait bool) ([]peer.AddrInfo, error) {
+	var out, pending []peer.AddrInfo
+	for _, p := range peers {
+		switch {
+		case p.ID == n.host.ID():
+		case p.ID == "":
+			pending = append(pending, p)
+		default:
+			out = append(out, p)
+		}
+	}
+	if len(pending) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.JoinTimeout)
+	defer cancel()
+	backoff := 100 * time.Millisecond
+	for {
+		var unresolved []peer.AddrInfo
+		errs := map[string]error{}
+		for _, p := range pending {
+			own, resolved := false, false
+			for _, a := range p.Addrs {
+				rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
+				is, err := n.host.IsOwnAddr(rctx, a)
+				rcancel()
+				if err != nil {
+					errs[mesh.PeerLabel(p)] = err
+					continue
+				}
+				resolved = true
+				own = own || is
+			}
+			switch {
+			case own:
+				n.log.Info("skipping a peer address that is this node's own", "addr", mesh.PeerLabel(p))
+			case resolved:
+				out = append(out, p)
+			default:
+				unresolved = append(unresolved, p)
+			}
+		}
+		if len(unresolved) == 0 || len(out) > 0 || !wait {
+			return append(out, unresolved...), nil
+		}
+		pending = unresolved
+		n.log.Info("waiting for peer addresses to resolve", "peers", len(unresolved))
+		select {
+		case <-ctx.Done():
+			var b strings.Builder
+			for addr, e := range errs {
+				fmt.Fprintf(&b, "\n  %s: %v", addr, e)
+			}
+			return nil, fmt.Errorf("%w: no peer address resolved within %v, so whether this node is the first (and creates the mesh) is unknown; check the names (a Kubernetes headless Service needs publishNotReadyAddresses: true):%s", ErrJoin, n.cfg.JoinTimeout, b.String())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
 // join asks any reachable peer (or, after a restart, the mesh we belonged
 // to) to admit this node, retrying with backoff until JoinTimeout.
 func (n *Node) join(ctx context.Context, rejoin bool) error {
@@ -272,7 +353,9 @@ func (n *Node) join(ctx context.Context, rejoin bool) error {
 	}
 	peers = slices.DeleteFunc(peers, func(p peer.AddrInfo) bool { return p.ID == n.host.ID() })
 	for _, p := range peers {
-		n.host.AddPeer(p)
+		if p.ID != "" {
+			n.host.AddPeer(p)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.JoinTimeout)
 	defer cancel()
@@ -280,31 +363,41 @@ func (n *Node) join(ctx context.Context, rejoin bool) error {
 	tried := map[string]string{}
 	backoff := 100 * time.Millisecond
 	for {
-		targets := peers
+		targets := slices.Clone(peers) // peers may shrink below
 		if rejoin {
 			// Our own membership actor forwards to the leader once one is
 			// known: a lone node restarting elects itself.
 			targets = append([]peer.AddrInfo{{ID: n.host.ID()}}, peers...)
 		}
 		for _, p := range targets {
+			label := mesh.PeerLabel(p)
 			if p.ID != n.host.ID() {
 				cctx, ccancel := context.WithTimeout(ctx, 3*time.Second)
-				_, err := n.host.Connect(cctx, []peer.AddrInfo{p})
+				// A peer given without its ID gets it here (Identify).
+				full, err := n.host.Connect(cctx, []peer.AddrInfo{p})
 				ccancel()
+				if errors.Is(err, mesh.ErrSelf) {
+					// Our own address under a name that did not resolve to
+					// it (e.g. behind a Service): skip it from now on.
+					peers = slices.DeleteFunc(peers, func(q peer.AddrInfo) bool { return mesh.PeerLabel(q) == label })
+					tried[label] = err.Error()
+					continue
+				}
 				if err != nil {
-					tried[p.String()] = err.Error()
+					tried[label] = err.Error()
 					if errors.Is(err, mesh.ErrHandshake) && !rejoin {
 						// A wrong secret will not fix itself: say so now.
-						return fmt.Errorf("%w through %s: %w", ErrJoin, p, err)
+						return fmt.Errorf("%w through %s: %w", ErrJoin, label, err)
 					}
 					continue
 				}
+				p = full
 			}
 			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
 			reply, err := replyAs[JoinReply](n.remote.Request(rctx, n.remote.PID(p.ID, MembershipID), req))
 			rcancel()
 			if err != nil {
-				tried[p.String()] = err.Error()
+				tried[label] = err.Error()
 				continue
 			}
 			for _, m := range reply.Members {
@@ -353,6 +446,7 @@ func (n *Node) addMemberAddrs(m *consensus.Member) {
 
 // onMembership runs on raft's apply goroutine after each change.
 func (n *Node) onMembership(m consensus.Membership) {
+	n.noteMembership(m)
 	var lines []string
 	for _, mem := range m.Sorted() {
 		n.addMemberAddrs(mem)
@@ -447,6 +541,16 @@ func (n *Node) Explain(ctx context.Context, keys []string) (*Explain, error) {
 		return nil, fmt.Errorf("explain: %w", ErrNoLeader)
 	}
 	return replyAs[Explain](n.remote.Request(ctx, n.remote.PID(leader, SchedulerID), &ExplainRequest{Keys: keys}))
+}
+
+// Graph asks the leader's scheduler for its graph (GraphRequest): every
+// task when there are at most limit, a summary by task group otherwise.
+func (n *Node) Graph(ctx context.Context, limit int) (*GraphView, error) {
+	leader, ok := n.raft.Leader()
+	if !ok {
+		return nil, fmt.Errorf("graph: %w", ErrNoLeader)
+	}
+	return replyAs[GraphView](n.remote.Request(ctx, n.remote.PID(leader, SchedulerID), &GraphRequest{Limit: limit}))
 }
 
 // Leave removes this node from the mesh at once: a leader first hands its

@@ -152,6 +152,13 @@ func (s *scheduler) Receive(ctx actor.Context) {
 		done, running, sole := s.g.retire(m.Worker)
 		s.flush()
 		ctx.Respond(&RetireReply{Done: done, Running: running, SoleCopies: sole})
+	case *GraphRequest:
+		gv := &GraphView{Recovering: true}
+		if !s.recovering {
+			gv = s.g.view(m.Limit, s.n.metrics.tasks.Load())
+		}
+		gv.Node, gv.Term = s.n.self, s.term
+		ctx.Respond(gv)
 	case *ExplainRequest:
 		ex := &Explain{Node: s.n.self, Term: s.term, Recovering: s.recovering}
 		if !s.recovering {
@@ -488,6 +495,22 @@ func (s *scheduler) flush() {
 	}
 	for h, keys := range e.drops {
 		s.n.sys.Root.Send(actor.NewPID(h, StoreID), &DropValues{Keys: keys, Term: s.term, Gens: e.gens[h]})
+	}
+	for _, kf := range e.erred {
+		msg := kf.Key + " erred"
+		if kf.Failure != nil {
+			msg = kf.Failure.Message
+			if kf.Failure.Worker != "" {
+				msg += " (on " + shortID(kf.Failure.Worker) + ")"
+			}
+		}
+		if len(msg) > 300 {
+			msg = msg[:300] + "…"
+		}
+		s.n.event(EventTaskError, kf.Key, msg)
+	}
+	if e.erredMore > 0 {
+		s.n.event(EventTaskError, "", fmt.Sprintf("and %d more tasks erred", e.erredMore))
 	}
 	if len(e.fafDone) > 0 {
 		s.log(consensus.Command{Op: consensus.OpRelease, Client: FireAndForgetClient, Keys: e.fafDone})

@@ -218,59 +218,94 @@ type FetchReply struct {
 // (mesh.PartsEncoder): a reply of many megabytes is written to the wire
 // without being copied into one buffer first.
 func (m *FetchReply) EncodeParts() ([][]byte, error) {
-	var hdr bytes.Buffer
-	enc := msgpack.NewEncoder(&hdr)
-	parts := make([][]byte, 0, 2*len(m.Values)+2)
-	cut := func() {
-		if hdr.Len() > 0 {
-			parts = append(parts, bytes.Clone(hdr.Bytes()))
-			hdr.Reset()
-		}
-	}
+	p := newPartsWriter(len(m.Values))
 	fields := 1
 	if len(m.Missing) > 0 {
 		fields = 2
 	}
-	if err := enc.EncodeMapLen(fields); err != nil {
-		return nil, err
-	}
-	if err := enc.EncodeString("v"); err != nil {
-		return nil, err
-	}
-	if m.Values == nil {
-		if err := enc.EncodeNil(); err != nil {
-			return nil, err
-		}
-	} else {
-		if err := enc.EncodeArrayLen(len(m.Values)); err != nil {
-			return nil, err
-		}
-		for _, v := range m.Values {
-			if v == nil {
-				if err := enc.EncodeNil(); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			if err := enc.EncodeBytesLen(len(v)); err != nil {
-				return nil, err
-			}
-			cut()
-			if len(v) > 0 {
-				parts = append(parts, v)
-			}
-		}
-	}
+	p.mapLen(fields)
+	p.field("v")
+	p.values(m.Values)
 	if fields == 2 {
-		if err := enc.EncodeString("m"); err != nil {
-			return nil, err
+		p.field("m")
+		p.value(m.Missing)
+	}
+	return p.done()
+}
+
+// partsWriter builds a message's msgpack encoding as parts: small headers
+// it encodes, and byte values by reference (PartsEncoder).
+type partsWriter struct {
+	hdr   bytes.Buffer
+	enc   *msgpack.Encoder
+	parts [][]byte
+	err   error
+}
+
+func newPartsWriter(values int) *partsWriter {
+	p := &partsWriter{parts: make([][]byte, 0, 2*values+2)}
+	p.enc = msgpack.NewEncoder(&p.hdr)
+	return p
+}
+
+func (p *partsWriter) cut() {
+	if p.hdr.Len() > 0 {
+		p.parts = append(p.parts, bytes.Clone(p.hdr.Bytes()))
+		p.hdr.Reset()
+	}
+}
+
+func (p *partsWriter) mapLen(n int) {
+	if p.err == nil {
+		p.err = p.enc.EncodeMapLen(n)
+	}
+}
+
+func (p *partsWriter) field(name string) {
+	if p.err == nil {
+		p.err = p.enc.EncodeString(name)
+	}
+}
+
+// value encodes v as msgpack would (small values only: it is copied).
+func (p *partsWriter) value(v any) {
+	if p.err == nil {
+		p.err = p.enc.Encode(v)
+	}
+}
+
+// values encodes a [][]byte with each value by reference.
+func (p *partsWriter) values(vs [][]byte) {
+	if p.err != nil {
+		return
+	}
+	if vs == nil {
+		p.err = p.enc.EncodeNil()
+		return
+	}
+	if p.err = p.enc.EncodeArrayLen(len(vs)); p.err != nil {
+		return
+	}
+	for _, v := range vs {
+		if v == nil {
+			if p.err = p.enc.EncodeNil(); p.err != nil {
+				return
+			}
+			continue
 		}
-		if err := enc.Encode(m.Missing); err != nil {
-			return nil, err
+		if p.err = p.enc.EncodeBytesLen(len(v)); p.err != nil {
+			return
+		}
+		p.cut()
+		if len(v) > 0 {
+			p.parts = append(p.parts, v)
 		}
 	}
-	cut()
-	return parts, nil
+}
+
+func (p *partsWriter) done() ([][]byte, error) {
+	p.cut()
+	return p.parts, p.err
 }
 
 // DecodeBody decodes a FetchReply encoded by msgpack (a map of "v" and
@@ -345,6 +380,34 @@ func valuesSize(vs [][]byte) int {
 		n += len(v) + 5
 	}
 	return n
+}
+
+// EncodeParts gives StoreValues' msgpack encoding with the values by
+// reference (mesh.PartsEncoder): replicas are written to the wire without
+// being copied into one buffer first.
+func (m *StoreValues) EncodeParts() ([][]byte, error) {
+	p := newPartsWriter(len(m.Values))
+	fields := 2
+	if len(m.Replicas) > 0 {
+		fields++
+	}
+	if len(m.Gens) > 0 {
+		fields++
+	}
+	p.mapLen(fields)
+	p.field("k")
+	p.value(m.Keys)
+	p.field("v")
+	p.values(m.Values)
+	if len(m.Replicas) > 0 {
+		p.field("r")
+		p.value(m.Replicas)
+	}
+	if len(m.Gens) > 0 {
+		p.field("g")
+		p.value(m.Gens)
+	}
+	return p.done()
 }
 
 // StoreValues puts replicas (or scattered data) into a store.

@@ -27,6 +27,10 @@ type finishedTask struct {
 	result   TaskResult
 	value    []byte
 	replicas []string
+	// computeAt: when its inputs were there and its function was called
+	// (zero if it was not); fetched: input bytes fetched from other nodes.
+	computeAt time.Time
+	fetched   int64
 }
 
 // putValue stores a value of generation gen (0: none). The generation is
@@ -240,8 +244,8 @@ func (n *Node) replicate(ctx context.Context, targets []string, keys []string, v
 	return ok
 }
 
-// runPool runs tasks until the node closes.
-func (n *Node) runPool(ctx context.Context) {
+// runPool runs tasks in pool slot slot until the node closes.
+func (n *Node) runPool(ctx context.Context, slot int) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -258,9 +262,11 @@ func (n *Node) runPool(ctx context.Context) {
 			n.assigned[a.Spec.Key] = true
 			n.assignedMu.Unlock()
 			n.metrics.running.Add(1)
+			start := time.Now()
 			f := n.runTask(ctx, a)
 			n.metrics.running.Add(-1)
 			n.metrics.observeTask(a.Spec.Func, &f)
+			n.recordTask(slot, start, &f)
 			select {
 			case n.doneCh <- f:
 			case <-ctx.Done():
@@ -283,7 +289,8 @@ func (n *Node) runTask(ctx context.Context, a Assignment) finishedTask {
 		return fail(FailUnknown, fmt.Sprintf("%s: node %s: %v", spec.Key, n.self, err), "")
 	}
 	args := make([][]byte, len(spec.Args))
-	missing := make([]bool, len(spec.Args))
+	// how each input came: 0 here (literal or local), 1 fetched, 2 missing
+	how := make([]uint8, len(spec.Args))
 	var wg sync.WaitGroup
 	for i, arg := range spec.Args {
 		if arg.Ref == "" {
@@ -297,34 +304,32 @@ func (n *Node) runTask(ctx context.Context, a Assignment) finishedTask {
 		// Inputs held elsewhere are fetched at once, not one after another.
 		wg.Go(func() {
 			v, err := n.input(ctx, arg.Ref, a.Deps[arg.Ref])
-			args[i], missing[i] = v, err != nil
+			args[i], how[i] = v, 1
+			if err != nil {
+				how[i] = 2
+			}
 		})
 	}
 	wg.Wait()
-	for i, m := range missing {
-		if m {
+	var fetched int64
+	for i, h := range how {
+		switch h {
+		case 1:
+			fetched += int64(len(args[i]))
+		case 2:
 			res.Missing = append(res.Missing, spec.Args[i].Ref)
 		}
 	}
 	if len(res.Missing) > 0 {
-		return finishedTask{result: res}
+		return finishedTask{result: res, fetched: fetched}
 	}
 	start := time.Now()
 	out, err := fn.Call(ctx, args)
 	res.Micros = time.Since(start).Microseconds()
 	if err != nil {
-		var pe *funcs.PanicError
-		var te *funcs.TaskError
-		switch {
-		case errors.As(err, &pe):
-			return fail(FailPanic, fmt.Sprintf("%s: %v", spec.Key, err), pe.Stack)
-		case errors.As(err, &te):
-			return fail(FailError, fmt.Sprintf("%s: %v", spec.Key, err), "")
-		case errors.Is(err, funcs.ErrArgs):
-			return fail(FailArgs, fmt.Sprintf("%s: %v", spec.Key, err), "")
-		default:
-			return fail(FailError, fmt.Sprintf("%s: %v", spec.Key, err), "")
-		}
+		f := n.failed(spec.Key, err, res)
+		f.computeAt, f.fetched = start, fetched
+		return f
 	}
 	if err := n.putValue(spec.Key, out, a.Gen); err != nil {
 		var se *store.SpillError
@@ -338,7 +343,23 @@ func (n *Node) runTask(ctx context.Context, a Assignment) finishedTask {
 	if len(out) <= InlineMax {
 		res.Inline = out
 	}
-	return finishedTask{result: res, value: out, replicas: a.Replicas}
+	return finishedTask{result: res, value: out, replicas: a.Replicas, computeAt: start, fetched: fetched}
+}
+
+// failed is the finished task of a function call that returned err.
+func (n *Node) failed(key string, err error, res TaskResult) finishedTask {
+	kind, stack := FailError, ""
+	var pe *funcs.PanicError
+	var te *funcs.TaskError
+	switch {
+	case errors.As(err, &pe):
+		kind, stack = FailPanic, pe.Stack
+	case errors.As(err, &te):
+	case errors.Is(err, funcs.ErrArgs):
+		kind = FailArgs
+	}
+	res.Failure = &TaskFailure{Kind: kind, Message: fmt.Sprintf("%s: %v", key, err), Stack: stack, Worker: n.self}
+	return finishedTask{result: res}
 }
 
 // input returns a dependency's value: from this node's store, or fetched

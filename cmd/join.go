@@ -53,15 +53,20 @@ func newJoinCmd() *cobra.Command {
 		Long: `Start a mesh node in the foreground.
 
 With no PEER and an empty data dir, the node starts a new mesh and writes a new
-secret to <data-dir>/secret (mode 0600). Otherwise it joins through any live PEER
-(a full multiaddr ending in /p2p/<peer id>, as printed by the first node), which
-needs a copy of the mesh's secret (--secret-file). A node restarted with the same
-data dir is the same member and rejoins by itself.
+secret to <data-dir>/secret (mode 0600). Otherwise it joins through any live PEER,
+which needs a copy of the mesh's secret (--secret-file). A PEER is a multiaddr as
+printed by the first node (ending in /p2p/<peer id>), or just a host and port
+(/dns4/mesh-0.mesh/tcp/7946, /ip4/10.0.0.1/tcp/7946): the node there is then asked
+for its peer ID over the secret-protected TLS handshake. A PEER that is this node's
+own address is skipped, so every node can be given the first node's address: the
+first, left with no peer, creates the mesh. A node restarted with the same data dir
+is the same member and rejoins by itself.
 
 SIGTERM or SIGINT leaves the mesh gracefully; a node that dies otherwise is marked
 dead by the leader after --dead-after.`,
 		Example: `  mesh join --listen /ip4/0.0.0.0/tcp/7946 --data-dir /var/lib/mesh
-  mesh join /ip4/10.0.0.1/tcp/7946/p2p/12D3KooW... --secret-file ./secret`,
+  mesh join /ip4/10.0.0.1/tcp/7946/p2p/12D3KooW... --secret-file ./secret
+  mesh join /dns4/mesh-0.mesh/tcp/7946 --secret-file /etc/mesh/secret`,
 		RunE: func(c *cobra.Command, args []string) error {
 			f.dashboardSet = c.Flags().Changed("dashboard")
 			return runJoin(c, f, args)
@@ -227,8 +232,12 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	sigCtx, stopSignals := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stopSignals()
+	// `mesh leave` asks for what SIGTERM does.
+	ctx, leaveAsked := context.WithCancel(sigCtx)
+	stop := func() { stopSignals(); leaveAsked() }
+	defer leaveAsked()
 	nodeGC()
 	// With a store limit, a soft heap limit too (GOMEMLIMIT still wins): the
 	// store keeps up to --memory-limit bytes of values and tasks work beside
@@ -267,7 +276,7 @@ func runJoin(c *cobra.Command, f joinFlags, args []string) error {
 		Voters: f.voters, DeadAfter: f.deadAfter, Heartbeat: f.heartbeat, ElectionTimeout: f.election,
 		JoinTimeout: f.joinTimeout, Logger: log, RaftLog: c.ErrOrStderr(), RaftLogLevel: raftLevel(f.logLevel),
 		Threads: f.threads, Replicas: f.replicas, MemoryLimit: f.memoryLimit, Resources: res, Chaos: gater,
-		ClientTimeout: f.clientTimeout,
+		ClientTimeout: f.clientTimeout, OnLeaveAsked: leaveAsked,
 	})
 	if err != nil {
 		return err

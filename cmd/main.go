@@ -54,7 +54,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newJoinCmd(), newStatusCmd(), newRunCmd(), newBenchCmd(), newGenCmd(), newDBBenchCmd())
+	root.AddCommand(newJoinCmd(), newStatusCmd(), newLeaveCmd(), newRunCmd(), newBenchCmd(), newGenCmd(), newDBBenchCmd(), newVersionCmd())
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return applyEnv(c) }
 	return root
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/meshcompute/mesh/actors"
 	"github.com/meshcompute/mesh/mesh"
@@ -36,23 +37,7 @@ Without --peer, the node whose data dir is --data-dir is asked (its addr and sec
   mesh status --data-dir /var/lib/mesh --json`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if len(peerAddrs) == 0 {
-				data, err := os.ReadFile(filepath.Join(dataDir, actors.AddrFile))
-				if errors.Is(err, fs.ErrNotExist) {
-					return usageError{fmt.Errorf("no --peer given and no node address in %s: pass --peer <multiaddr>", filepath.Join(dataDir, actors.AddrFile))}
-				} else if err != nil {
-					return err
-				}
-				peerAddrs = strings.Fields(string(data))
-			}
-			peers, err := parsePeers(peerAddrs)
-			if err != nil {
-				return err
-			}
-			if secretFile == "" {
-				secretFile = filepath.Join(dataDir, mesh.SecretFile)
-			}
-			secret, err := mesh.ReadSecretFile(secretFile)
+			peers, secret, err := nodeTarget(peerAddrs, secretFile, dataDir)
 			if err != nil {
 				return err
 			}
@@ -80,6 +65,50 @@ Without --peer, the node whose data dir is --data-dir is asked (its addr and sec
 	return c
 }
 
+// stateColours are the ANSI colours of member states on a terminal.
+var stateColours = map[string]string{"alive": "32", "suspect": "33", "dead": "31", "left": "90"}
+
+// paint wraps s in an ANSI colour (escaped for tabwriter: no width).
+func paint(s, code string) string {
+	if code == "" {
+		return s
+	}
+	return "\xff\x1b[" + code + "m\xff" + s + "\xff\x1b[0m\xff"
+}
+
+// isTerminal reports whether w is a terminal (colours for people; plain
+// text for scripts and pipes).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// nodeTarget finds the node a command talks to and the mesh's secret:
+// --peer and --secret-file, or the addr and secret files of --data-dir.
+func nodeTarget(peerAddrs []string, secretFile, dataDir string) ([]peer.AddrInfo, mesh.Secret, error) {
+	if len(peerAddrs) == 0 {
+		data, err := os.ReadFile(filepath.Join(dataDir, actors.AddrFile))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, usageError{fmt.Errorf("no --peer given and no node address in %s (is a node running with that --data-dir?): pass --peer <multiaddr>", filepath.Join(dataDir, actors.AddrFile))}
+		} else if err != nil {
+			return nil, nil, err
+		}
+		peerAddrs = strings.Fields(string(data))
+	}
+	peers, err := parsePeers(peerAddrs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if secretFile == "" {
+		secretFile = filepath.Join(dataDir, mesh.SecretFile)
+	}
+	secret, err := mesh.ReadSecretFile(secretFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	return peers, secret, nil
+}
+
 func fetchStatus(ctx context.Context, secret mesh.Secret, peers []peer.AddrInfo) (*actors.Status, error) {
 	cl, err := actors.Dial(ctx, secret, peers, nil)
 	if err != nil {
@@ -102,14 +131,23 @@ func printStatus(w io.Writer, st *actors.Status) {
 	if st.Stale {
 		fmt.Fprintf(w, "note: the leader could not be reached; this is node %s's view\n", st.AnsweredBy)
 	}
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	colour := isTerminal(w)
+	// tabwriter.StripEscape: colour codes between 0xff bytes take no width.
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.StripEscape)
 	fmt.Fprintln(tw, "ID\tNAME\tROLE\tSTATE\tCORES\tMEMORY\tADDRS")
 	for _, m := range st.Members {
 		id := m.ID
 		if m.Leader {
 			id += " *"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, m.Name, m.Role, m.State, m.Cores, humanBytes(m.Memory), strings.Join(m.Addrs, ","))
+		state := m.State
+		if colour {
+			state = paint(state, stateColours[state])
+			if m.Leader {
+				id = paint(id, "1")
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, m.Name, m.Role, state, m.Cores, humanBytes(m.Memory), strings.Join(m.Addrs, ","))
 	}
 	tw.Flush()
 }

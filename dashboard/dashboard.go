@@ -130,6 +130,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/tasks", s.apiTasks)
 	mux.HandleFunc("GET /api/v1/events", s.events)
 	mux.HandleFunc("GET /api/v1/tasks/{key...}", s.apiExplain)
+	mux.HandleFunc("GET /api/v1/groups", s.apiGroups)
+	mux.HandleFunc("GET /api/v1/taskstream", s.apiTaskStream)
+	mux.HandleFunc("GET /api/v1/graph", s.apiGraph)
+	mux.HandleFunc("GET /api/v1/logs", s.apiLogs)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -141,10 +145,12 @@ func (s *Server) routes() http.Handler {
 	}
 	files := http.FileServerFS(sub)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", files))
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-cache")
-		http.ServeFileFS(w, r, sub, "index.html")
-	})
+	for path, file := range map[string]string{"/{$}": "index.html", "/workers": "workers.html", "/graph": "graph.html", "/logs": "logs.html"} {
+		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "no-cache")
+			http.ServeFileFS(w, r, sub, file)
+		})
+	}
 	return mux
 }
 
@@ -241,14 +247,21 @@ func (s *Server) apiMembers(w http.ResponseWriter, r *http.Request) {
 
 // Worker is one row of /api/v1/workers.
 type Worker struct {
-	ID           string `json:"id"`
-	Name         string `json:"name"`
-	State        string `json:"state"`
-	Threads      int    `json:"threads"`
-	Running      int    `json:"running"`
-	Assigned     int    `json:"assigned"`
-	StoreBytes   int64  `json:"store_bytes"`
-	SpilledBytes int64  `json:"spilled_bytes"`
+	ID           string  `json:"id"`
+	Name         string  `json:"name"`
+	State        string  `json:"state"`
+	Role         string  `json:"role"`
+	Leader       bool    `json:"leader"`
+	Threads      int     `json:"threads"`
+	Running      int     `json:"running"`
+	Assigned     int     `json:"assigned"`
+	CPU          float64 `json:"cpu"`
+	StoreBytes   int64   `json:"store_bytes"`
+	MemoryLimit  int64   `json:"memory_limit"`
+	SpilledBytes int64   `json:"spilled_bytes"`
+	RSS          uint64  `json:"rss"`
+	Cores        int     `json:"cores"`
+	Memory       uint64  `json:"memory"`
 }
 
 // Workers is the JSON of /api/v1/workers: every member that has not left.
@@ -267,8 +280,9 @@ func (s *Server) apiWorkers(w http.ResponseWriter, r *http.Request) {
 		if m.State == "left" {
 			continue
 		}
-		out.Workers = append(out.Workers, Worker{ID: m.ID, Name: m.Name, State: m.State, Threads: m.Threads, Running: m.Running,
-			Assigned: m.Assigned, StoreBytes: m.StoreBytes, SpilledBytes: m.SpilledBytes})
+		out.Workers = append(out.Workers, Worker{ID: m.ID, Name: m.Name, State: m.State, Role: m.Role, Leader: m.Leader, Threads: m.Threads,
+			Running: m.Running, Assigned: m.Assigned, CPU: m.CPU, StoreBytes: m.StoreBytes, MemoryLimit: m.MemoryLimit,
+			SpilledBytes: m.SpilledBytes, RSS: m.RSS, Cores: m.Cores, Memory: m.Memory})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -327,37 +341,80 @@ func (s *Server) apiExplain(w http.ResponseWriter, r *http.Request) {
 
 // events streams the status as server-sent events ("status", the View's
 // JSON) every EventInterval until the client goes away or the server
-// closes; a status that cannot be had is sent as an "error" event.
+// closes; a status that cannot be had is sent as an "error" event. With
+// ?stream=1 each period also sends a "taskstream" event (TaskStream: the
+// tasks that ended since the last one, the first covering the last
+// DefaultStreamWindow); with ?logs=1 a "logs" event (Logs: the events
+// since the last one, the first the latest DefaultLogLimit) when there
+// are new ones.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
+	q := r.URL.Query()
+	withStream, withLogs := q.Get("stream") == "1", q.Get("logs") == "1"
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, "retry: %d\n\n", 2*s.cfg.EventInterval.Milliseconds())
 	flusher.Flush()
+	send := func(event string, v any) bool {
+		data, err := json.Marshal(v)
+		if err != nil {
+			s.log.Warn("encode event", "event", event, "err", err)
+			return false
+		}
+		_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data)
+		return err == nil
+	}
 	t := time.NewTicker(s.cfg.EventInterval)
 	defer t.Stop()
+	streamSince := time.Now().Add(-DefaultStreamWindow).UnixMicro()
+	var logsSince int64
 	for {
 		st, err := s.status(r.Context())
 		if r.Context().Err() != nil {
 			return
 		}
-		var data []byte
-		event := "status"
 		if err != nil {
-			event = "error"
-			data, _ = json.Marshal(map[string]string{"error": err.Error()})
-		} else if data, err = json.Marshal(newView(s.node.ID().String(), st)); err != nil {
-			s.log.Warn("encode status event", "err", err)
+			if !send("error", map[string]string{"error": err.Error()}) {
+				return
+			}
+		} else if !send("status", newView(s.node.ID().String(), st)) {
 			return
 		}
-		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data); err != nil {
-			return
+		if withStream || withLogs {
+			req := actors.ActivityRequest{}
+			if withStream {
+				req.StreamSince, req.StreamLimit = streamSince, DefaultStreamLimit
+			}
+			if withLogs {
+				req.EventsSince, req.EventLimit = logsSince, DefaultLogLimit
+			}
+			ts, logs := s.activity(r.Context(), req)
+			if r.Context().Err() != nil {
+				return
+			}
+			if withStream {
+				for _, e := range ts.Entries {
+					streamSince = max(streamSince, e.Stop)
+				}
+				if !send("taskstream", ts) {
+					return
+				}
+			}
+			if withLogs && (len(logs.Events) > 0 || logsSince == 0) {
+				for _, e := range logs.Events {
+					logsSince = max(logsSince, e.Time)
+				}
+				logsSince = max(logsSince, 1)
+				if !send("logs", logs) {
+					return
+				}
+			}
 		}
 		flusher.Flush()
 		select {

@@ -78,6 +78,13 @@ type testMesh struct {
 // (m.gaters).
 func startTestMesh(t *testing.T, n int, chaos bool) *testMesh {
 	t.Helper()
+	return startTestMeshWith(t, n, chaos, nil)
+}
+
+// startTestMeshWith is startTestMesh with each node's config passed
+// through configure (if not nil) first.
+func startTestMeshWith(t *testing.T, n int, chaos bool, configure func(*actors.NodeConfig)) *testMesh {
+	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	m := &testMesh{t: t, logs: logs, http: &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}}
@@ -103,6 +110,9 @@ func startTestMesh(t *testing.T, n int, chaos bool) *testMesh {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := actors.NodeConfig{Secret: secret, Threads: 2, DeadAfter: time.Second, Heartbeat: 100 * time.Millisecond, Logger: log}
+	if configure != nil {
+		configure(&cfg)
+	}
 	if !chaos {
 		m.nodes, err = actors.StartLocalMesh(ctx, t.TempDir(), n, cfg)
 		if err != nil {
@@ -439,7 +449,7 @@ func TestDashboardOfALocalMesh(t *testing.T) {
 	t.Run("page and pprof", func(t *testing.T) {
 		for path, want := range map[string]string{
 			"/":                              `<table id="members">`,
-			"/static/app.js":                 "EventSource",
+			"/static/common.js":              "EventSource",
 			"/static/style.css":              ".stacked",
 			"/debug/pprof/":                  "goroutine",
 			"/debug/pprof/goroutine?debug=1": "goroutine profile",
@@ -521,4 +531,16 @@ func TestCutOffFollower(t *testing.T) {
 		}
 		return nil
 	})
+	// The leader's logs tell of the death; a dead member is not asked for
+	// its activity.
+	var logs Logs
+	m.getJSON(lead, "/api/v1/logs?kind=dead", &logs)
+	if len(logs.Events) != 1 || logs.Events[0].Subject != cut.String() || !strings.Contains(logs.Events[0].Message, "dead") {
+		t.Errorf("dead events on the leader: %+v, want one, of %s", logs.Events, cut)
+	}
+	var ts TaskStream
+	m.getJSON(lead, "/api/v1/taskstream", &ts)
+	if len(ts.Workers) != 2 {
+		t.Errorf("task stream workers while one is dead: %+v, want the 2 alive", ts.Workers)
+	}
 }

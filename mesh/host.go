@@ -34,8 +34,8 @@ var (
 	ErrBadAddr = errors.New("malformed multiaddr")
 	// ErrUnreachable: no address of a peer answered.
 	ErrUnreachable = errors.New("peer unreachable")
-	// ErrHandshake: a TCP connection opened but the private-network/TLS
-	// handshake failed, which almost always means the secrets differ.
+	// ErrHandshake: a TCP connection opened but the Noise handshake (bound
+	// to the secret) failed, which almost always means the secrets differ.
 	ErrHandshake = errors.New("handshake failed")
 )
 
@@ -54,12 +54,14 @@ type Config struct {
 	Gater *ChaosGater
 }
 
-// Host is a libp2p host inside a private network, with the msgpack wire
-// protocol on top. It owns the goroutines that send to each peer.
+// Host is a libp2p host that only holders of the secret can reach, with
+// the msgpack wire protocol on top. It owns the goroutines that send to
+// each peer.
 type Host struct {
-	h   host.Host
-	cm  *connmgr.BasicConnMgr
-	log *slog.Logger
+	h      host.Host
+	cm     *connmgr.BasicConnMgr
+	log    *slog.Logger
+	secret Secret
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -72,8 +74,9 @@ type Host struct {
 	closed  bool
 }
 
-// NewHost starts a libp2p host: TCP only (private networks cannot run over
-// QUIC), TLS 1.3 security, yamux, no relays, and resource limits sized for a
+// NewHost starts a libp2p host: TCP, Noise security with a hash of the
+// secret as the handshake's prologue (only holders of the secret complete
+// it), yamux, no relays, and resource limits sized for a
 // cluster rather than the public internet.
 func NewHost(cfg Config) (*Host, error) {
 	if len(cfg.Secret) != 32 {
@@ -140,7 +143,7 @@ func NewHost(cfg Config) (*Host, error) {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &Host{h: h, cm: cm, log: log, ctx: ctx, cancel: cancel, out: map[lane]*outbound{}}
+	m := &Host{h: h, cm: cm, log: log, secret: cfg.Secret, ctx: ctx, cancel: cancel, out: map[lane]*outbound{}}
 	h.SetStreamHandler(MsgProtocol, m.handleStream)
 	return m, nil
 }
@@ -190,18 +193,52 @@ func (m *Host) AddPeer(info peer.AddrInfo) {
 // PeerAddrs returns the addresses the peerstore knows for p.
 func (m *Host) PeerAddrs(p peer.ID) []ma.Multiaddr { return m.h.Peerstore().Addrs(p) }
 
-// ParsePeerAddr parses a full multiaddr such as
-// /ip4/10.0.0.1/tcp/7946/p2p/12D3KooW... into a peer ID and address.
+// ParsePeerAddr parses a peer's multiaddr: a full one such as
+// /ip4/10.0.0.1/tcp/7946/p2p/12D3KooW..., or one without /p2p/<id> such as
+// /dns4/mesh-0.mesh/tcp/7946 or /ip4/10.0.0.1/tcp/7946, whose peer ID
+// Connect learns from the node there (see Identify); its ID is then empty.
 func ParsePeerAddr(s string) (peer.AddrInfo, error) {
 	a, err := ma.NewMultiaddr(strings.TrimSpace(s))
 	if err != nil {
-		return peer.AddrInfo{}, fmt.Errorf("%q: %w: %v (expected e.g. /ip4/10.0.0.1/tcp/7946/p2p/12D3KooW...)", s, ErrBadAddr, err)
+		return peer.AddrInfo{}, fmt.Errorf("%q: %w: %v (expected e.g. /ip4/10.0.0.1/tcp/7946/p2p/12D3KooW... or /dns4/mesh-0.mesh/tcp/7946)", s, ErrBadAddr, err)
+	}
+	if _, err := a.ValueForProtocol(ma.P_P2P); err != nil {
+		if !isTCPHostAddr(a) {
+			return peer.AddrInfo{}, fmt.Errorf("%q: %w: want /ip4, /ip6, /dns, /dns4 or /dns6, then /tcp/<port>, then optionally /p2p/<peer id> (as printed by `mesh join` and written to <data-dir>/addr)", s, ErrBadAddr)
+		}
+		return peer.AddrInfo{Addrs: []ma.Multiaddr{a}}, nil
 	}
 	info, err := peer.AddrInfoFromP2pAddr(a)
 	if err != nil {
-		return peer.AddrInfo{}, fmt.Errorf("%q: %w: it must end in /p2p/<peer id>, as printed by `mesh join` and written to <data-dir>/addr", s, ErrBadAddr)
+		return peer.AddrInfo{}, fmt.Errorf("%q: %w: %v: it must end in /p2p/<peer id>, as printed by `mesh join` and written to <data-dir>/addr", s, ErrBadAddr, err)
 	}
 	return *info, nil
+}
+
+// isTCPHostAddr reports whether a is exactly a host (IP or DNS name) and a
+// TCP port: an address a peer ID can be learned from.
+func isTCPHostAddr(a ma.Multiaddr) bool {
+	if len(a) != 2 || a[1].Protocol().Code != ma.P_TCP {
+		return false
+	}
+	switch a[0].Protocol().Code {
+	case ma.P_IP4, ma.P_IP6, ma.P_DNS, ma.P_DNS4, ma.P_DNS6:
+		return true
+	}
+	return false
+}
+
+// PeerLabel names a peer in messages: its full address, or for a peer
+// given without /p2p/<id>, the address given.
+func PeerLabel(info peer.AddrInfo) string {
+	if hasPeerID(info) {
+		return info.String()
+	}
+	var parts []string
+	for _, a := range info.Addrs {
+		parts = append(parts, a.String())
+	}
+	return strings.Join(parts, ",")
 }
 
 // ParseListenAddr parses a listen multiaddr such as /ip4/0.0.0.0/tcp/7946.
@@ -226,25 +263,28 @@ func (m *Host) Connect(ctx context.Context, peers []peer.AddrInfo) (peer.AddrInf
 	backoff := 100 * time.Millisecond
 	last := map[string]error{}
 	for {
+		selves := 0
 		for _, p := range peers {
-			m.h.Peerstore().AddAddrs(p.ID, p.Addrs, peerstore.PermanentAddrTTL)
-			// This loop backs off itself; the swarm's own dial backoff
-			// (5 s and up after a failure) would turn every retry into a
-			// "dial backoff" error that hides the real one.
-			if sw, ok := m.h.Network().(*swarm.Swarm); ok {
-				sw.Backoff().Clear(p.ID)
-			}
 			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err := m.h.Connect(dctx, p)
+			full, err := m.connectOne(dctx, p)
 			cancel()
 			if err == nil {
-				return p, nil
+				return full, nil
+			}
+			if errors.Is(err, ErrSelf) {
+				// Not worth retrying; Connect fails if no other peer answers.
+				last[PeerLabel(p)] = err
+				selves++
+				continue
 			}
 			// An attempt cut short by the end of ctx tells nothing new:
 			// keep what the previous attempt said.
-			if _, seen := last[p.String()]; !seen || ctx.Err() == nil {
-				last[p.String()] = classifyDialError(err)
+			if _, seen := last[PeerLabel(p)]; !seen || ctx.Err() == nil {
+				last[PeerLabel(p)] = classifyDialError(err)
 			}
+		}
+		if selves == len(peers) {
+			return peer.AddrInfo{}, fmt.Errorf("no peer to connect to: every address given is %w", ErrSelf)
 		}
 		select {
 		case <-ctx.Done():
@@ -264,12 +304,49 @@ func (m *Host) Connect(ctx context.Context, peers []peer.AddrInfo) (peer.AddrInf
 	}
 }
 
+// connectOne connects to one peer; a peer given without its ID is first
+// asked for it (Identify). It returns the peer with its ID.
+func (m *Host) connectOne(ctx context.Context, p peer.AddrInfo) (peer.AddrInfo, error) {
+	if !hasPeerID(p) {
+		var errs []error
+		for _, a := range p.Addrs {
+			id, err := m.Identify(ctx, a)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if id == m.h.ID() {
+				return peer.AddrInfo{}, fmt.Errorf("%s: %w (the node there is this one, %s)", a, ErrSelf, id)
+			}
+			p = peer.AddrInfo{ID: id, Addrs: p.Addrs}
+			errs = nil
+			break
+		}
+		if errs != nil {
+			return peer.AddrInfo{}, errors.Join(errs...)
+		}
+	}
+	m.h.Peerstore().AddAddrs(p.ID, p.Addrs, peerstore.PermanentAddrTTL)
+	// This loop backs off itself; the swarm's own dial backoff
+	// (5 s and up after a failure) would turn every retry into a
+	// "dial backoff" error that hides the real one.
+	if sw, ok := m.h.Network().(*swarm.Swarm); ok {
+		sw.Backoff().Clear(p.ID)
+	}
+	if err := m.h.Connect(ctx, p); err != nil {
+		return peer.AddrInfo{}, err
+	}
+	return p, nil
+}
+
 // classifyDialError turns libp2p's dial errors into ones a user can act on.
 func classifyDialError(err error) error {
 	s := err.Error()
 	switch {
 	case strings.Contains(s, "gater disallows connection"):
 		return fmt.Errorf("%w: blocked by this node's chaos partition switch (mesh join --chaos)", ErrUnreachable)
+	case strings.Contains(s, "no such host"), strings.Contains(s, "the name has no address"):
+		return fmt.Errorf("%w: the name does not resolve (yet): %v (a Kubernetes headless Service publishes a pod's name only with publishNotReadyAddresses: true, or once the pod is ready)", ErrUnreachable, err)
 	case strings.Contains(s, "connection refused"):
 		return fmt.Errorf("%w: connection refused (is a mesh node running there?)", ErrUnreachable)
 	case strings.Contains(s, "peer id mismatch"):

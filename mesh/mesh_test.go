@@ -303,7 +303,11 @@ func TestParsePeerAddr(t *testing.T) {
 		{"empty", "", false, ""},
 		{"garbage", "not a multiaddr", false, ""},
 		{"host:port", "10.0.0.1:7946", false, ""},
-		{"missing p2p", "/ip4/10.0.0.1/tcp/7946", false, ""},
+		{"no p2p: ID learned on connect", "/ip4/10.0.0.1/tcp/7946", true, "/ip4/10.0.0.1/tcp/7946"},
+		{"dns without p2p", "/dns4/mesh-0.mesh/tcp/7946", true, "/dns4/mesh-0.mesh/tcp/7946"},
+		{"no tcp", "/ip4/10.0.0.1/udp/7946", false, ""},
+		{"no port", "/ip4/10.0.0.1", false, ""},
+		{"extra part without p2p", "/ip4/10.0.0.1/tcp/7946/ws", false, ""},
 		{"bad peer id", "/ip4/10.0.0.1/tcp/7946/p2p/notapeerid", false, ""},
 		{"bad port", "/ip4/10.0.0.1/tcp/99999/p2p/" + testPeerID, false, ""},
 	} {
@@ -318,8 +322,12 @@ func TestParsePeerAddr(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParsePeerAddr(%q): %v", tc.in, err)
 			}
-			if ai.ID.String() != testPeerID {
-				t.Errorf("ID = %s, want %s", ai.ID, testPeerID)
+			wantID := testPeerID
+			if !strings.Contains(tc.in, "/p2p/") {
+				wantID = ""
+			}
+			if ai.ID.String() != wantID {
+				t.Errorf("ID = %q, want %q", ai.ID, wantID)
 			}
 			if len(ai.Addrs) != 1 || ai.Addrs[0].String() != tc.addr {
 				t.Errorf("Addrs = %v, want [%s]", ai.Addrs, tc.addr)

@@ -14,9 +14,9 @@ import (
 )
 
 // Secret is the cluster's 32-byte pre-shared key. Every node and client of a
-// mesh must hold the same secret: libp2p's private network layer encrypts
-// every connection with it before the TLS handshake, so a peer with another
-// secret (or none) cannot even negotiate a protocol.
+// mesh must hold the same secret: a hash of it is the prologue of every
+// connection's Noise handshake, so a peer with another secret (or none)
+// cannot complete one. It keeps libp2p's PSK (swarm.key) file format.
 type Secret []byte
 
 // SecretFile is the name under which a node keeps the secret in its data dir.

@@ -282,7 +282,7 @@ func TestBadInput(t *testing.T) {
 	}
 	closed := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", closedPort(t), newPeerID(t))
 	missing := filepath.Join(dir, "no-such-secret")
-	noP2P := "/ip4/127.0.0.1/tcp/4001"
+	noTCP := "/ip4/127.0.0.1/udp/4001"
 
 	cases := []struct {
 		name    string
@@ -299,9 +299,9 @@ func TestBadInput(t *testing.T) {
 			code: 2, want: []string{"not-a-multiaddr", "malformed multiaddr"},
 		},
 		{
-			name: "peer without /p2p/",
-			args: []string{"join", noP2P, "--secret-file", secret},
-			code: 2, want: []string{noP2P, "/p2p/<peer id>"},
+			name: "peer without /tcp/",
+			args: []string{"join", noTCP, "--secret-file", secret},
+			code: 2, want: []string{noTCP, "/tcp/<port>"},
 		},
 		{
 			name: "unreachable peer",
@@ -458,4 +458,37 @@ func TestMeasure(t *testing.T) {
 	}
 	report("start 3 processes -> agreed 3-node mesh:", form)
 	report("SIGKILL leader -> new leader agreed by survivors:", failover)
+}
+
+// `mesh leave --data-dir` asks a running node to do what SIGTERM does: it
+// leaves (shown left), its process exits 0, and the command says so.
+func TestLeaveCommand(t *testing.T) {
+	nodes := startMesh(t, 3)
+	leader := waitAgreed(t, nodes, 3, 30*time.Second)
+	leaving := without(nodes, leader)[0]
+	code, stdout, stderr := runMesh(t, 60*time.Second, "leave", "--data-dir", leaving.dir, "--json")
+	if code != 0 || !strings.Contains(stdout, `"gone":true`) {
+		t.Fatalf("mesh leave: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if code := leaving.waitExit(15 * time.Second); code != 0 {
+		t.Errorf("%s exited %d after mesh leave, want 0", leaving.name, code)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := leader.status(time.Second)
+		if err == nil {
+			if m := st.member(leaving.id); m == nil || m.State == "left" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not shown left: %v %v", leaving.name, st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A node that is not running: a clear error, not a hang.
+	code, _, stderr = runMesh(t, 30*time.Second, "leave", "--data-dir", t.TempDir())
+	if code != 2 || !strings.Contains(stderr, "no node address") {
+		t.Errorf("mesh leave of an empty data dir: exit %d, stderr %s", code, stderr)
+	}
 }

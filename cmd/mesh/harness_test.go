@@ -83,7 +83,8 @@ type node struct {
 }
 
 // startNode starts `mesh join <args...> --listen 127.0.0.1:0 --data-dir
-// <new temp dir> --name <name>` and waits until it has written its address.
+// <new temp dir> --name <name>` (--listen only if args have none) and waits
+// until it has written its address.
 func startNode(t *testing.T, name string, args ...string) *node {
 	t.Helper()
 	n := &node{t: t, name: name, dir: t.TempDir()}
@@ -115,7 +116,12 @@ func startMesh(t *testing.T, count int, extra ...string) []*node {
 func (n *node) start(args ...string) {
 	n.t.Helper()
 	// The dashboard on a free loopback port (a test may pass its own).
-	args = append(append([]string{"join", "--dashboard", "127.0.0.1:0"}, args...), "--listen", listenLocal, "--data-dir", n.dir, "--name", n.name)
+	// A free loopback port, unless the test chose its --listen.
+	args = append([]string{"join", "--dashboard", "127.0.0.1:0"}, args...)
+	if !slices.Contains(args, "--listen") {
+		args = append(args, "--listen", listenLocal)
+	}
+	args = append(args, "--data-dir", n.dir, "--name", n.name)
 	cmd := exec.Command(meshBin, args...)
 	cmd.Env = childEnv()
 	cmd.Stdout = n.logFile("stdout.log")
