@@ -48,6 +48,11 @@ func BlockSize(n int64) TextOption { return func(o *textOpts) { o.blockSize = n 
 // one partition. The files are listed here; workers read them, so the paths
 // must be valid on every node.
 //
+// pattern may be an object store URL (package storage: s3://bucket/logs/*.txt,
+// gs://…, https://… for one file; options such as ?anon=true in its
+// query): the bucket is listed here, and each task reads only its byte
+// range (a gzip object whole), with the credentials of its node.
+//
 //	lines, err := bag.ReadText("logs/*.txt*", bag.BlockSize(16<<20))
 func ReadText(pattern string, opts ...TextOption) (*Bag, error) {
 	o := textOpts{blockSize: 64 << 20}

@@ -89,7 +89,9 @@ type writtenFile struct {
 // without "*" is a directory that gets part.<n>.csv files. Missing
 // directories are created; existing files are an error (ErrExists) unless
 // Overwrite is given. The paths must be valid on every node (a shared
-// disk), as for ReadCSV.
+// disk), as for ReadCSV — or path is an object store URL (package storage:
+// "s3://bucket/out/part-*.csv", "gs://bucket/out/", options in its query),
+// where each object appears when its upload completes.
 //
 // The files have a header row; NA is the empty field (so an empty string
 // reads back as NA); floats are written in full precision (strconv 'g',
