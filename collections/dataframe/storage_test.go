@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/meshcompute/mesh/collections/storage"
@@ -121,6 +124,32 @@ func TestObjectStores(t *testing.T) {
 		}
 	})
 
+	t.Run("read csv over http: each task reads its range", func(t *testing.T) {
+		hdir := t.TempDir()
+		os.WriteFile(filepath.Join(hdir, "a.csv"), raw, 0o644)
+		var served atomic.Int64
+		fsrv := http.FileServer(http.Dir(hdir))
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fsrv.ServeHTTP(&countingResponse{ResponseWriter: w, n: &served}, r)
+		}))
+		defer srv.Close()
+		d, err := ReadCSV(srv.URL+"/a.csv", BlockSize(int64(len(raw))/5+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		served.Store(0)
+		got := compute(t, ctx, c, d)
+		sameRecords(t, "csv over http", got, want)
+		got.Release()
+		// Each task: its range, the header's and its last line's read-ahead blocks.
+		limit := int64(len(raw)) + int64(d.NPartitions())*2*storage.ReadAhead
+		n := served.Load()
+		t.Logf("the tasks fetched %d bytes of a %d-byte file in %d partitions", n, len(raw), d.NPartitions())
+		if n < int64(len(raw)) || n > limit {
+			t.Fatalf("the tasks fetched %d bytes of a %d-byte file in %d partitions: want at most %d", n, len(raw), d.NPartitions(), limit)
+		}
+	})
+
 	for _, store := range []struct{ name, dir string }{
 		{"s3", "s3://mesh/out?" + s3.Query},
 		{"gcs", "gs://gmesh/out"},
@@ -178,6 +207,18 @@ func TestObjectStores(t *testing.T) {
 			t.Fatalf("changed object: %v", err)
 		}
 	})
+}
+
+// countingResponse counts the body's bytes (before the client can have
+// them).
+type countingResponse struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (c *countingResponse) Write(p []byte) (int, error) {
+	c.n.Add(int64(len(p)))
+	return c.ResponseWriter.Write(p)
 }
 
 func ptr(e Expr) *Expr { return &e }

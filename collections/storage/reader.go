@@ -113,7 +113,13 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 	var n int
 	var err error
 	if len(want) >= ReadAhead {
-		n, err = r.fetch(want, off)
+		// What the read-ahead block holds of the start is copied (a CSV
+		// range's first read is one byte before it), the rest fetched.
+		k := r.cached(want, off)
+		if k < len(want) {
+			n, err = r.fetch(want[k:], off+int64(k))
+		}
+		n += k
 	} else {
 		n, err = r.buffered(want, off)
 	}
@@ -121,6 +127,17 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 		err = io.EOF
 	}
 	return n, err
+}
+
+// cached copies into p what the read-ahead block holds from off on, and
+// says how much.
+func (r *Reader) cached(p []byte, off int64) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if off < r.off || off >= r.off+int64(len(r.buf)) {
+		return 0
+	}
+	return copy(p, r.buf[off-r.off:])
 }
 
 // buffered serves a small read from the read-ahead buffer, filling it from

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -317,5 +318,95 @@ func TestHTTP(t *testing.T) {
 	}
 	if _, err := storage.Open(ctx, srv.URL+"/none.bin"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing over http: %v", err)
+	}
+}
+
+// countingServer serves dir and counts requests and body bytes.
+type countingServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests int
+	bytes    int64
+	ranges   []string
+}
+
+func newCountingServer(t *testing.T, dir string) *countingServer {
+	cs := &countingServer{}
+	fsrv := http.FileServer(http.Dir(dir))
+	cs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Counted before the client can have them.
+		cs.mu.Lock()
+		cs.requests++
+		cs.ranges = append(cs.ranges, r.Method+" "+r.Header.Get("Range"))
+		cs.mu.Unlock()
+		fsrv.ServeHTTP(&countingWriter{ResponseWriter: w, cs: cs}, r)
+	}))
+	t.Cleanup(cs.Close)
+	return cs
+}
+
+func (cs *countingServer) reset() (int, int64, []string) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	r, b, g := cs.requests, cs.bytes, cs.ranges
+	cs.requests, cs.bytes, cs.ranges = 0, 0, nil
+	return r, b, g
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	cs *countingServer
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.cs.mu.Lock()
+	c.cs.bytes += int64(len(p))
+	c.cs.mu.Unlock()
+	return c.ResponseWriter.Write(p)
+}
+
+// Ranged reads fetch what is asked: a large ReadAt is one request of its
+// size, small reads near the end (a Parquet footer's) share one
+// read-ahead block, and nothing else of the file is read.
+func TestRangedReadsFetchOnlyTheirRange(t *testing.T) {
+	dir := t.TempDir()
+	size := 10 << 20
+	os.WriteFile(filepath.Join(dir, "f.bin"), data(size), 0o644)
+	cs := newCountingServer(t, dir)
+	ctx := context.Background()
+	r, err := storage.Open(ctx, cs.URL+"/f.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cs.reset()
+	p := make([]byte, 2<<20)
+	if _, err := r.ReadAt(p, 3<<20); err != nil {
+		t.Fatal(err)
+	}
+	if n, b, rs := cs.reset(); n != 1 || b != 2<<20 {
+		t.Fatalf("a 2 MiB ReadAt: %d requests, %d bytes (%v); want 1 request of 2 MiB", n, b, rs)
+	}
+	// A footer: its length at the end, then the footer before it.
+	r.ReadAt(make([]byte, 8), int64(size-8))
+	r.ReadAt(make([]byte, 30000), int64(size-8-30000))
+	r.ReadAt(make([]byte, 4), int64(size-4))
+	if n, b, rs := cs.reset(); n != 1 || b != storage.ReadAhead {
+		t.Fatalf("footer reads: %d requests, %d bytes (%v); want 1 of %d", n, b, rs, storage.ReadAhead)
+	}
+	// A byte before a range, then the range: the block's bytes are not
+	// fetched again.
+	r.ReadAt(make([]byte, 1), 1<<20)
+	if _, err := r.ReadAt(p, 1<<20+1); err != nil {
+		t.Fatal(err)
+	}
+	if n, b, rs := cs.reset(); n != 2 || b != 1+2<<20 {
+		t.Fatalf("a byte, then 2 MiB after it: %d requests, %d bytes (%v); want 2, %d", n, b, rs, 1+2<<20)
+	}
+	rc, _ := r.NewRangeReader(ctx, 5000, 1000)
+	io.Copy(io.Discard, rc)
+	rc.Close()
+	if n, b, rs := cs.reset(); n != 1 || b != 1000 {
+		t.Fatalf("a range reader: %d requests, %d bytes (%v)", n, b, rs)
 	}
 }
