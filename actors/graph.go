@@ -1439,3 +1439,20 @@ func (g *graph) retire(id string) (done bool, running, sole int) {
 	}
 	return len(w.running) == 0 && sole == 0, len(w.running), sole
 }
+
+// progress counts keys done (in memory, or released: computed, then
+// dropped once nothing needed it), erred, and unknown (ProgressRequest).
+func (g *graph) progress(keys []string) (done, erred, unknown int) {
+	for _, k := range keys {
+		t, ok := g.tasks[k]
+		switch {
+		case !ok:
+			unknown++
+		case t.state == tsMemory || t.state == tsReleased:
+			done++
+		case t.state == tsErred:
+			erred++
+		}
+	}
+	return done, erred, unknown
+}

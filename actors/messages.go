@@ -186,6 +186,20 @@ type TaskExplanation struct {
 	Orphan []string `msgpack:"orphan,omitempty" json:"orphan,omitempty"`
 }
 
+// ProgressRequest asks the scheduler how many of keys are done (a client's
+// progress bar of a graph it submitted).
+type ProgressRequest struct {
+	Keys []string `msgpack:"k"`
+}
+
+// ProgressReply counts the keys asked: done (in memory, or computed and
+// released since), erred, and unknown to the scheduler.
+type ProgressReply struct {
+	Done    int `msgpack:"d"`
+	Erred   int `msgpack:"e"`
+	Unknown int `msgpack:"u"`
+}
+
 // LeaveSelfRequest asks the node that receives it to leave the mesh
 // gracefully and stop, as on SIGTERM (`mesh leave`).
 type LeaveSelfRequest struct{}
@@ -217,6 +231,8 @@ func init() {
 	mesh.RegisterMessage[Echo]("mesh.Echo")
 	mesh.RegisterMessage[ExplainRequest]("mesh.ExplainRequest")
 	mesh.RegisterMessage[LeaveSelfRequest]("mesh.LeaveSelfRequest")
+	mesh.RegisterMessage[ProgressRequest]("mesh.ProgressRequest")
+	mesh.RegisterMessage[ProgressReply]("mesh.ProgressReply")
 	mesh.RegisterMessage[LeaveSelfReply]("mesh.LeaveSelfReply")
 	mesh.RegisterMessage[Explain]("mesh.Explain")
 	mesh.RegisterMessage[ActivityRequest]("mesh.ActivityRequest")

@@ -159,6 +159,12 @@ func (s *scheduler) Receive(ctx actor.Context) {
 		}
 		gv.Node, gv.Term = s.n.self, s.term
 		ctx.Respond(gv)
+	case *ProgressRequest:
+		r := &ProgressReply{}
+		if !s.recovering {
+			r.Done, r.Erred, r.Unknown = s.g.progress(m.Keys)
+		}
+		ctx.Respond(r)
 	case *ExplainRequest:
 		ex := &Explain{Node: s.n.self, Term: s.term, Recovering: s.recovering}
 		if !s.recovering {

@@ -38,10 +38,13 @@ func newBenchTasksCmd() *cobra.Command {
 		nodes, tasks, roundTrips int
 		graph                    int
 		peerAddr, secretFile     string
+		asJSON                   bool
 		threads                  int
 	)
 	c := &cobra.Command{
-		Use:   "tasks",
+		Use: "tasks",
+		Example: `  mesh bench tasks
+  mesh bench tasks --graph 100000 --nodes 3`,
 		Short: "Tiny-task throughput and latency: map+gather, a tree reduction, submit->result round trips",
 		Long: `Runs the workloads of ../shared/anchors/dask_tasks.py on a mesh: map + gather of --tasks tiny
 tasks, a tree reduction of 2N-1 tasks, and --round-trips submit->result round trips.
@@ -80,7 +83,7 @@ Without --peer it starts --nodes mesh nodes as separate processes of this binary
 			if graph > 0 {
 				return benchGraph(ctx, out, cl, graph)
 			}
-			return benchTasks(ctx, out, cl, tasks, roundTrips)
+			return benchTasks(ctx, out, cl, tasks, roundTrips, asJSON)
 		},
 	}
 	fl := c.Flags()
@@ -91,10 +94,11 @@ Without --peer it starts --nodes mesh nodes as separate processes of this binary
 	fl.IntVar(&graph, "graph", 0, "instead: one graph of this many tiny tasks (e.g. 1000000), with the leader's peak memory")
 	fl.StringVar(&peerAddr, "peer", "", "benchmark an existing mesh through this node")
 	fl.StringVar(&secretFile, "secret-file", "", "that mesh's secret (with --peer)")
+	fl.BoolVar(&asJSON, "json", false, `one JSON object per measurement ({"bench": "map+gather"|"tree reduce"|"round trip"|"raft log", ...})`)
 	return c
 }
 
-func benchTasks(ctx context.Context, out io.Writer, cl *futures.Client, n, rts int) error {
+func benchTasks(ctx context.Context, out io.Writer, cl *futures.Client, n, rts int, benchJSON bool) error {
 	args := make([]any, n)
 	for i := range args {
 		args[i] = i
@@ -175,17 +179,21 @@ func benchTasks(ctx context.Context, out io.Writer, cl *futures.Client, n, rts i
 		cl.Release(ctx, f)
 	}
 	slices.Sort(lat)
-	fmt.Fprintf(out, "map+gather   %7d tasks  %8.3fs  %9.0f tasks/s\n", n, mapTime.Seconds(), float64(n)/mapTime.Seconds())
-	fmt.Fprintf(out, "tree reduce  %7d tasks  %8.3fs  %9.0f tasks/s\n", total, treeTime.Seconds(), float64(total)/treeTime.Seconds())
+	emitLine(out, benchJSON, map[string]any{"bench": "map+gather", "tasks": n, "seconds": mapTime.Seconds(), "tasks_per_s": float64(n) / mapTime.Seconds()},
+		"map+gather   %7d tasks  %8.3fs  %9.0f tasks/s\n", n, mapTime.Seconds(), float64(n)/mapTime.Seconds())
+	emitLine(out, benchJSON, map[string]any{"bench": "tree reduce", "tasks": total, "seconds": treeTime.Seconds(), "tasks_per_s": float64(total) / treeTime.Seconds()},
+		"tree reduce  %7d tasks  %8.3fs  %9.0f tasks/s\n", total, treeTime.Seconds(), float64(total)/treeTime.Seconds())
 	if rts > 0 {
-		fmt.Fprintf(out, "round trip   %7d       p50 %.3f ms  p99 %.3f ms\n", rts, ms(lat[rts/2]), ms(lat[rts*99/100]))
+		emitLine(out, benchJSON, map[string]any{"bench": "round trip", "round_trips": rts, "p50_ms": ms(lat[rts/2]), "p99_ms": ms(lat[rts*99/100])},
+			"round trip   %7d       p50 %.3f ms  p99 %.3f ms\n", rts, ms(lat[rts/2]), ms(lat[rts*99/100]))
 	}
 	// Raft entries are batched: the log grows by far fewer entries than
 	// tasks (submissions and releases only; completions are not logged).
 	time.Sleep(200 * time.Millisecond)
 	if index1 := commitIndex(ctx, cl); index0 > 0 && index1 >= index0 {
 		all := n + total + rts
-		fmt.Fprintf(out, "raft log     %7d entries for %d tasks: %.4f entries per task\n", index1-index0, all, float64(index1-index0)/float64(all))
+		emitLine(out, benchJSON, map[string]any{"bench": "raft log", "entries": index1 - index0, "tasks": all, "entries_per_task": float64(index1-index0) / float64(all)},
+			"raft log     %7d entries for %d tasks: %.4f entries per task\n", index1-index0, all, float64(index1-index0)/float64(all))
 	}
 	return nil
 }

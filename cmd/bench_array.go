@@ -28,7 +28,9 @@ func newBenchArrayCmd() *cobra.Command {
 		logLevel, cpuProfile string
 	)
 	c := &cobra.Command{
-		Use:   "array",
+		Use: "array",
+		Example: `  mesh bench array --runs 3
+  mesh bench array --runs 2 --no-rewrite --check`,
 		Short: "Array workloads of the Dask anchor: the tutorial expression and a 4000x4000 matmul + sum",
 		Long: `Runs on a new in-process mesh of --nodes nodes x --threads threads (like Dask's LocalCluster of
 ../shared/anchors/dask_array.py: 2 workers x 1 thread):

@@ -30,9 +30,10 @@ func newGenJSONLCmd() *cobra.Command {
 		seed         uint64
 	)
 	c := &cobra.Command{
-		Use:   "jsonl --rows N --out FILE.jsonl",
-		Short: "JSON lines for 'mesh bench bag': id, name (1,000, skewed), city (50), score, text (8-15 words of 5,000)",
-		Args:  cobra.NoArgs,
+		Use:     "jsonl --rows N --out FILE.jsonl",
+		Example: `  mesh gen jsonl --rows 1000000 --out /tmp/bag.jsonl --text-out /tmp/bag.txt`,
+		Short:   "JSON lines for 'mesh bench bag': id, name (1,000, skewed), city (50), score, text (8-15 words of 5,000)",
+		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if out == "" {
 				return usageError{fmt.Errorf("--out FILE.jsonl is required")}
@@ -142,8 +143,9 @@ func newBenchBagCmd() *cobra.Command {
 		workloads, text string
 	)
 	c := &cobra.Command{
-		Use:   "bag --data FILE.jsonl",
-		Short: "Bag workloads on JSON lines: count, word count, JSON pluck + frequencies (as bench/dask_bag.py)",
+		Use:     "bag --data FILE.jsonl",
+		Example: `  mesh bench bag --data /tmp/bag.jsonl --text /tmp/bag.txt --runs 2`,
+		Short:   "Bag workloads on JSON lines: count, word count, JSON pluck + frequencies (as bench/dask_bag.py)",
 		Long: `Reads FILE (see 'mesh gen jsonl') with bag.ReadText in --block-size blocks on a new local mesh of
 --nodes nodes in this process (or the mesh at --peer) and runs each workload --runs times, printing one
 line per run: "wordcount run1: 1.605s distinct=3132 total=12650047 top=ranu:62168 file=bag100.txt".

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -43,12 +44,33 @@ type dbbenchFlags struct {
 	materialize bool
 	// groupby only
 	dictionary bool
+	asJSON     bool
+}
+
+// emit prints a line for people, or with --json the object as one JSON
+// line (for scripts).
+func (f *dbbenchFlags) emit(out io.Writer, obj map[string]any, format string, args ...any) {
+	emitLine(out, f.asJSON, obj, format, args...)
+}
+
+// emitLine prints a line for people (format, args), or with asJSON the
+// object as one JSON line for scripts.
+func emitLine(out io.Writer, asJSON bool, obj map[string]any, format string, args ...any) {
+	if asJSON {
+		b, err := json.Marshal(obj)
+		if err == nil {
+			out.Write(append(b, '\n'))
+			return
+		}
+	}
+	fmt.Fprintf(out, format, args...)
 }
 
 // addCommonFlags adds the flags both runners have.
 func (f *dbbenchFlags) addCommonFlags(c *cobra.Command) {
 	fl := c.Flags()
 	fl.StringVar(&f.answers, "answers", "", "write each question's answer to DIR/qN.csv")
+	fl.BoolVar(&f.asJSON, "json", false, `print one JSON object per line: {"event": "mesh"|"load"|"size"|"run", ...} ("run": question, run, seconds, rows)`)
 	fl.IntVar(&f.runs, "runs", 2, "runs of each question")
 	fl.IntVar(&f.nodes, "nodes", 2, "nodes of the local mesh (without --peer)")
 	fl.IntVar(&f.threads, "threads", 0, "worker threads per local node (0: cores / nodes)")
@@ -84,7 +106,7 @@ func (f dbbenchFlags) connect(ctx context.Context, out io.Writer, log *slog.Logg
 		lc.Close()
 		return nil, nil, err
 	}
-	fmt.Fprintf(out, "local mesh: %d nodes x %d threads\n", f.nodes, threads)
+	f.emit(out, map[string]any{"event": "mesh", "nodes": f.nodes, "threads": threads}, "local mesh: %d nodes x %d threads\n", f.nodes, threads)
 	return client, func() { client.Close(); lc.Close() }, nil
 }
 
@@ -117,7 +139,9 @@ func startCPUProfile(path string) (func(), error) {
 func newDBBenchGroupByCmd() *cobra.Command {
 	var f dbbenchFlags
 	c := &cobra.Command{
-		Use:   "groupby --data FILE.csv",
+		Use: "groupby --data FILE.csv",
+		Example: `  mesh dbbench groupby --data /tmp/G1_1e7_1e2_0_0.csv --questions q1,q2,q10 --runs 2
+  mesh dbbench groupby --data G1.csv --peer /ip4/10.0.0.1/tcp/7946/p2p/12D3KooW... --secret-file ./secret`,
 		Short: "load a groupby data set into a persisted DataFrame and time questions q1..q10",
 		Long: `Loads FILE.csv (see 'mesh gen groupby') into a persisted DataFrame, on a new local mesh of --nodes
 nodes in this process unless --peer names a node of a running mesh, then runs each question --runs
@@ -189,7 +213,9 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, log *slog.Logger, f d
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "load %s: %.3fs rows=%d partitions=%d\n", filepath.Base(f.data), time.Since(start).Seconds(), n, data.NPartitions())
+	secs := time.Since(start).Seconds()
+	f.emit(out, map[string]any{"event": "load", "data": filepath.Base(f.data), "seconds": secs, "rows": n, "partitions": data.NPartitions()},
+		"load %s: %.3fs rows=%d partitions=%d\n", filepath.Base(f.data), secs, n, data.NPartitions())
 	stopLoadProfile()
 	// The Arrow size of the persisted partitions (not timed): what the mesh
 	// holds, to set memory figures against.
@@ -198,7 +224,7 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, log *slog.Logger, f d
 		for _, b := range usage {
 			total += b
 		}
-		fmt.Fprintf(out, "arrow size: %.1f MB\n", float64(total)/1e6)
+		f.emit(out, map[string]any{"event": "size", "arrow_bytes": total}, "arrow size: %.1f MB\n", float64(total)/1e6)
 	}
 	stop, err := f.startProfile()
 	if err != nil {
@@ -212,7 +238,9 @@ func runDBBenchGroupBy(ctx context.Context, out io.Writer, log *slog.Logger, f d
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "%s run%d: %.3fs rows=%d\n", q.Name, run, time.Since(t0).Seconds(), rec.NumRows())
+			secs := time.Since(t0).Seconds()
+			f.emit(out, map[string]any{"event": "run", "question": q.Name, "run": run, "seconds": secs, "rows": rec.NumRows()},
+				"%s run%d: %.3fs rows=%d\n", q.Name, run, secs, rec.NumRows())
 			if f.answers != "" && run == 1 {
 				sorted, err := q.Sorted(rec)
 				if err == nil {

@@ -20,7 +20,9 @@ import (
 func newDBBenchJoinCmd() *cobra.Command {
 	var f dbbenchFlags
 	c := &cobra.Command{
-		Use:   "join --data PREFIX",
+		Use: "join --data PREFIX",
+		Example: `  mesh dbbench join --data /tmp/J1_1e6 --runs 2
+  mesh dbbench join --data /tmp/J1_1e6 --strategy shuffle`,
 		Short: "load a join data set into persisted DataFrames and time questions q1..q5",
 		Long: `Loads PREFIX_NA_0_0.csv (x), PREFIX_small.csv, PREFIX_medium.csv and PREFIX_big.csv (see 'mesh gen
 join') into persisted DataFrames, on a new local mesh of --nodes nodes in this process unless --peer
@@ -111,7 +113,9 @@ func runDBBenchJoin(ctx context.Context, out io.Writer, log *slog.Logger, f dbbe
 		}
 		sizes = append(sizes, fmt.Sprintf("%s=%d/%d", t.name, n, t.d.NPartitions()))
 	}
-	fmt.Fprintf(out, "load %s: %.3fs rows/partitions %s\n", filepath.Base(f.data), time.Since(start).Seconds(), strings.Join(sizes, " "))
+	secs := time.Since(start).Seconds()
+	f.emit(out, map[string]any{"event": "load", "data": filepath.Base(f.data), "seconds": secs, "tables": sizes},
+		"load %s: %.3fs rows/partitions %s\n", filepath.Base(f.data), secs, strings.Join(sizes, " "))
 
 	stop, err := f.startProfile()
 	if err != nil {
@@ -124,7 +128,7 @@ func runDBBenchJoin(ctx context.Context, out io.Writer, log *slog.Logger, f dbbe
 			return err
 		}
 		plan, _, _ := strings.Cut(j.Explain(), "\n")
-		fmt.Fprintf(out, "%s: x %s %s\n", q.Name, q.Right, plan)
+		f.emit(out, map[string]any{"event": "plan", "question": q.Name, "right": q.Right, "plan": plan}, "%s: x %s %s\n", q.Name, q.Right, plan)
 		for run := 1; run <= f.runs; run++ {
 			t0 := time.Now()
 			rec, held, err := q.Run(ctx, client, tables, f.materialize, opts...)
@@ -139,7 +143,8 @@ func runDBBenchJoin(ctx context.Context, out io.Writer, log *slog.Logger, f dbbe
 			if v, ok := rec.Column(0).(*array.Int64); ok && v.Len() == 1 {
 				rows = v.Value(0)
 			}
-			fmt.Fprintf(out, "%s run%d: %.3fs rows=%d\n", q.Name, run, elapsed.Seconds(), rows)
+			f.emit(out, map[string]any{"event": "run", "question": q.Name, "run": run, "seconds": elapsed.Seconds(), "rows": rows},
+				"%s run%d: %.3fs rows=%d\n", q.Name, run, elapsed.Seconds(), rows)
 			if f.answers != "" && run == 1 {
 				err = writeAnswerFile(filepath.Join(f.answers, q.Name+".csv"), rec)
 			}

@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -66,5 +67,35 @@ func TestDBBenchJoinUsage(t *testing.T) {
 		if code := run(context.Background(), tc.args, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, errOut.String(), tc.want)
 		}
+	}
+}
+
+// --json: every line is one JSON object, a run line per question and run.
+func TestDBBenchJSON(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "g.csv")
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"gen", "groupby", "--rows", "5000", "--k", "10", "--out", data}, &out, &errOut); code != 0 {
+		t.Fatalf("gen: %d %s", code, errOut.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"dbbench", "groupby", "--data", data, "--questions", "q1,q2", "--runs", "2", "--json"}, &out, &errOut); code != 0 {
+		t.Fatalf("dbbench --json: %d %s", code, errOut.String())
+	}
+	runs := 0
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(line), &obj); err != nil {
+			t.Fatalf("line %q is not JSON: %v", line, err)
+		}
+		if obj["event"] == "run" {
+			runs++
+			if s, ok := obj["seconds"].(float64); !ok || s < 0 || obj["question"] == nil {
+				t.Fatalf("run line %v", obj)
+			}
+		}
+	}
+	if runs != 4 {
+		t.Fatalf("%d run lines, want 4:\n%s", runs, out.String())
 	}
 }

@@ -43,9 +43,10 @@ func newGenGroupByCmd() *cobra.Command {
 		seed    uint64
 	)
 	c := &cobra.Command{
-		Use:   "groupby --rows N --k K --nas PCT --out FILE.csv",
-		Short: "groupby data: id1..id6 keys, v1..v3 values (as db-benchmark's groupby-datagen)",
-		Args:  cobra.NoArgs,
+		Use:     "groupby --rows N --k K --nas PCT --out FILE.csv",
+		Example: `  mesh gen groupby --rows 1e7 --k 100 --out /tmp/G1_1e7_1e2_0_0.csv`,
+		Short:   "groupby data: id1..id6 keys, v1..v3 values (as db-benchmark's groupby-datagen)",
+		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if out == "" {
 				return usageError{fmt.Errorf("--out FILE.csv is required")}
@@ -81,9 +82,10 @@ func newGenJoinCmd() *cobra.Command {
 		seed uint64
 	)
 	c := &cobra.Command{
-		Use:   "join --rows N --out PREFIX",
-		Short: "join data: PREFIX_NA_0_0.csv (x) and PREFIX_small/medium/big.csv (as db-benchmark's join-datagen)",
-		Args:  cobra.NoArgs,
+		Use:     "join --rows N --out PREFIX",
+		Example: `  mesh gen join --rows 1e6 --out /tmp/J1_1e6`,
+		Short:   "join data: PREFIX_NA_0_0.csv (x) and PREFIX_small/medium/big.csv (as db-benchmark's join-datagen)",
+		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if out == "" {
 				return usageError{fmt.Errorf("--out PREFIX is required")}

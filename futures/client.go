@@ -63,6 +63,9 @@ type options struct {
 	// inproc: the nodes running in this process (a LocalCluster's client
 	// reads their values without the network).
 	inproc *actors.InProcess
+	// progress: Compute draws a bar of the graph's tasks (WithProgress).
+	progress []ProgressOption
+	progOn   bool
 }
 
 // WithSecretFile names the mesh's secret file (a copy of the first node's
@@ -100,6 +103,9 @@ func WithClientTimeout(d time.Duration) Option { return func(o *options) { o.cli
 type Client struct {
 	conn *actors.Client
 	log  *slog.Logger
+	// progress, progressOn: Compute's bar (WithProgress, MESH_PROGRESS).
+	progress   []ProgressOption
+	progressOn bool
 	// inproc: nodes in this process whose stores fetch reads directly
 	// (nil: every fetch goes over the network).
 	inproc *actors.InProcess
@@ -215,7 +221,7 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{conn: conn, log: log, inproc: o.inproc, states: map[string]*state{}, unknownInput: map[string]int{}, data: map[string]actors.DataItem{},
+	c := &Client{conn: conn, log: log, inproc: o.inproc, progress: o.progress, progressOn: progressWanted(o.progOn), states: map[string]*state{}, unknownInput: map[string]int{}, data: map[string]actors.DataItem{},
 		addrs: map[string][]string{}, names: map[string]string{}, connectAddr: addr}
 	c.bg, c.stop = context.WithCancel(context.Background())
 	c.inflight = semaphore.NewWeighted(maxInflightTasks)

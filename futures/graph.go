@@ -72,5 +72,14 @@ func (c *Client) Compute(ctx context.Context, g *Graph, outputs ...Ref) ([]*Futu
 	for i, r := range outputs {
 		want[i] = r.key
 	}
-	return c.submitGraph(ctx, g.specs, want)
+	fs, err := c.submitGraph(ctx, g.specs, want)
+	if err == nil && c.progressOn {
+		keys := make([]string, len(g.specs))
+		for i := range g.specs {
+			keys[i] = g.specs[i].Key
+		}
+		c.wg.Add(1)
+		go c.graphProgress(keys, fs)
+	}
+	return fs, err
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -62,4 +63,72 @@ func TestProgress(t *testing.T) {
 		t.Fatalf("Progress past its context: %v, want deadline exceeded", err)
 	}
 	c.Cancel(ctx, slow)
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// WithProgress: Compute draws a bar of the whole graph's tasks (not only
+// its outputs) while they run.
+func TestComputeProgress(t *testing.T) {
+	lc, _ := newCluster(t, 2)
+	ctx := ctxT(t)
+	var buf lockedBuffer
+	c, err := lc.Client(ctx, WithProgress(ProgressTo(&buf), ProgressName("graph")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGraph()
+	var level []Ref
+	for i := range 80 { // 80 × 40 ms on 2 nodes × 2 threads: at least 0.8 s, past the bar's delay
+		r, err := g.Add("test.sleepon", i, 40)
+		if err != nil {
+			t.Fatal(err)
+		}
+		level = append(level, r)
+	}
+	for len(level) > 1 { // a tree of adds: 79 more tasks
+		var next []Ref
+		for i := 0; i+1 < len(level); i += 2 {
+			r, err := g.Add("test.add", level[i], level[i+1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			next = append(next, r)
+		}
+		if len(level)%2 == 1 {
+			next = append(next, level[len(level)-1])
+		}
+		level = next
+	}
+	outs, err := c.Compute(ctx, g, level[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Wait(ctx, outs, AllCompleted); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s := buf.String(); !strings.Contains(s, "graph") || !strings.Contains(s, "159 / 159"); s = buf.String() {
+		if time.Now().After(deadline) {
+			t.Fatalf("bar %q: want the name and 159 / 159", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.Close() // waits for the bar's goroutine
 }
