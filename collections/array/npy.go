@@ -3,15 +3,17 @@ package array
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/meshcompute/mesh/collections/storage"
 )
 
 // NumPy's .npy format (version 1.0 written; 1.0, 2.0 and 3.0 read): magic
@@ -69,17 +71,23 @@ func (d *Dense) WriteNpy(w io.Writer) error {
 	return bw.Flush()
 }
 
-// WriteNpyFile writes d to path as a .npy file.
+// WriteNpyFile writes d to path as a .npy file: a local path, or an
+// object store URL (package storage: s3://bucket/x.npy, gs://…). The file
+// appears whole when complete (a temporary file renamed into place; an
+// object when its upload completes).
 func (d *Dense) WriteNpyFile(path string) error {
-	f, err := os.Create(path)
+	f, err := storage.Create(context.Background(), path)
 	if err != nil {
 		return err
 	}
 	if err := d.WriteNpy(f); err != nil {
-		f.Close()
-		return fmt.Errorf("array: write %s: %w", path, err)
+		f.Abort()
+		return fmt.Errorf("array: write %s: %w", storage.Key(path), err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("array: write %s: %w", storage.Key(path), err)
+	}
+	return nil
 }
 
 var (
@@ -203,15 +211,16 @@ func ReadNpy(r io.Reader) (*Dense, error) {
 	return &Dense{DType: out.dt, Shape: shape, Strides: cStrides(shape), F64: out.f, I64: out.i, Bools: out.b}, nil
 }
 
-// ReadNpyFile reads a .npy file.
+// ReadNpyFile reads a .npy file: a local path, or an object store URL
+// (package storage).
 func ReadNpyFile(path string) (*Dense, error) {
-	b, err := os.ReadFile(path)
+	b, err := storage.ReadFile(context.Background(), path)
 	if err != nil {
 		return nil, err
 	}
 	d, err := ReadNpy(bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", storage.Key(path), err)
 	}
 	return d, nil
 }

@@ -9,12 +9,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/meshcompute/mesh/collections/storage"
 	"github.com/meshcompute/mesh/futures"
 )
 
@@ -31,18 +30,23 @@ type WriteResult struct {
 // gzip-compressed. The directory is created if need be; existing files are
 // replaced (each is written to a temporary file renamed into place). The
 // workers write the files, so the directory must be on a disk every node
-// sees.
+// sees — or an object store URL (package storage: s3://bucket/out/part-*.txt,
+// gs://…, options in its query), where each object appears when its upload
+// completes.
 //
 //	res, err := counts.ToText(ctx, c, "out/part-*.jsonl")
 func (b *Bag) ToText(ctx context.Context, c *futures.Client, pattern string) ([]WriteResult, error) {
-	if strings.Count(pattern, "*") != 1 {
+	if strings.Count(storage.Key(pattern), "*") != 1 {
 		return nil, fmt.Errorf("%w: ToText(%q): the pattern needs exactly one * (replaced by the partition number)", ErrInvalid, pattern)
 	}
-	abs, err := filepath.Abs(pattern)
+	abs, err := storage.Abs(pattern)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+	if strings.Contains(storage.Dir(storage.Key(abs)), "*") {
+		return nil, fmt.Errorf("%w: ToText(%q): the * must be in the file name, not in a directory", ErrInvalid, pattern)
+	}
+	if err := storage.CheckWritable(ctx, storage.Dir(abs)); err != nil {
 		return nil, fmt.Errorf("to text: %w", err)
 	}
 	g, refs, err := b.Graph()
@@ -54,7 +58,7 @@ func (b *Bag) ToText(ctx context.Context, c *futures.Client, pattern string) ([]
 	outs := make([]futures.Ref, len(refs))
 	for i, r := range refs {
 		// The pattern's *, not one the working directory may hold.
-		path, err := filepath.Abs(strings.Replace(pattern, "*", fmt.Sprintf("%05d", i), 1))
+		path, err := storage.Abs(strings.Replace(pattern, "*", fmt.Sprintf("%05d", i), 1))
 		if err != nil {
 			return nil, err
 		}
@@ -71,23 +75,21 @@ func (b *Bag) ToText(ctx context.Context, c *futures.Client, pattern string) ([]
 	return futures.GatherAs[WriteResult](ctx, c, fs)
 }
 
-func runWrite(path, job string, part futures.RawBytes) (res WriteResult, err error) {
+func runWrite(ctx context.Context, path, job string, part futures.RawBytes) (res WriteResult, err error) {
 	res.Path = path
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"."+job+".*")
+	f, err := storage.Create(ctx, path)
 	if err != nil {
-		return res, fmt.Errorf("to text: %w", err)
+		return res, fmt.Errorf("to text %s: %w", storage.Key(path), err)
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			f.Abort()
 		}
 	}()
-	counted := &countingWriter{w: tmp}
-	var out io.Writer = counted
+	var out io.Writer = f
 	var zw *gzip.Writer
-	if strings.HasSuffix(path, ".gz") {
-		zw = gzip.NewWriter(counted)
+	if strings.HasSuffix(storage.Key(path), ".gz") {
+		zw = gzip.NewWriter(f)
 		out = zw
 	}
 	bw := bufio.NewWriterSize(out, 1<<20)
@@ -115,25 +117,11 @@ func runWrite(path, job string, part futures.RawBytes) (res WriteResult, err err
 		err = zw.Close()
 	}
 	if err == nil {
-		err = tmp.Close()
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = f.Close()
 	}
 	if err != nil {
-		return res, fmt.Errorf("to text %s: %w", path, err)
+		return res, fmt.Errorf("to text %s: %w", storage.Key(path), err)
 	}
-	res.Bytes = counted.n
+	res.Bytes = f.Written()
 	return res, nil
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

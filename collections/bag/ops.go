@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshcompute/mesh/actors/funcs"
 	"github.com/meshcompute/mesh/collections/internal/anyval"
+	"github.com/meshcompute/mesh/collections/storage"
 	"github.com/meshcompute/mesh/futures"
 )
 
@@ -45,8 +46,8 @@ func init() {
 	futures.Register(writeFunc, runWrite)
 }
 
-func runText(p TextPart) (futures.Encoded, error) {
-	b, _, err := readBlock(p)
+func runText(ctx context.Context, p TextPart) (futures.Encoded, error) {
+	b, _, err := readBlock(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("read text: %w", err)
 	}
@@ -157,9 +158,9 @@ func runStep(ctx context.Context, s Step, part futures.RawBytes) (futures.Encode
 
 func jsonError(s Step, i int, err error) error {
 	if s.Origin != nil {
-		line, lerr := lineOf(*s.Origin, i)
+		line, lerr := lineOf(context.Background(), *s.Origin, i)
 		if lerr == nil {
-			return fmt.Errorf("bag: %w in %s line %d: %v (DecodeJSON(bag.SkipInvalid()) skips such lines)", ErrInvalidJSON, s.Origin.Path, line, err)
+			return fmt.Errorf("bag: %w in %s line %d: %v (DecodeJSON(bag.SkipInvalid()) skips such lines)", ErrInvalidJSON, storage.Key(s.Origin.Path), line, err)
 		}
 	}
 	return fmt.Errorf("bag: %w in element %d of partition %d: %v (DecodeJSON(bag.SkipInvalid()) skips such elements)", ErrInvalidJSON, i, s.Part, err)

@@ -1,15 +1,16 @@
 package bag
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"sort"
 
+	"github.com/meshcompute/mesh/collections/storage"
 	"github.com/meshcompute/mesh/futures"
 )
 
@@ -47,53 +48,40 @@ func BlockSize(n int64) TextOption { return func(o *textOpts) { o.blockSize = n 
 // one partition. The files are listed here; workers read them, so the paths
 // must be valid on every node.
 //
+// pattern may be an object store URL (package storage: s3://bucket/logs/*.txt,
+// gs://…, https://… for one file; options such as ?anon=true in its
+// query): the bucket is listed here, and each task reads only its byte
+// range (a gzip object whole), with the credentials of its node.
+//
 //	lines, err := bag.ReadText("logs/*.txt*", bag.BlockSize(16<<20))
 func ReadText(pattern string, opts ...TextOption) (*Bag, error) {
 	o := textOpts{blockSize: 64 << 20}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	var files []string
-	seen := map[string]bool{}
-	for _, p := range []string{pattern} {
-		m, err := filepath.Glob(p)
-		if err != nil {
-			return nil, fmt.Errorf("read text %q: %w", p, err)
-		}
-		if len(m) == 0 {
-			return nil, fmt.Errorf("read text %q: %w (check the path and the working directory)", p, ErrNoFiles)
-		}
-		sort.Strings(m)
-		for _, f := range m {
-			abs, err := filepath.Abs(f)
-			if err != nil {
-				return nil, fmt.Errorf("read text %s: %w", f, err)
-			}
-			if !seen[abs] {
-				seen[abs] = true
-				files = append(files, abs)
-			}
-		}
+	ctx := context.Background()
+	infos, err := storage.List(ctx, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("read text %q: %w", pattern, err)
+	}
+	if len(infos) == 0 {
+		return nil, fmt.Errorf("read text %q: %w (check the path and the working directory)", pattern, ErrNoFiles)
 	}
 	var parts []TextPart
-	for _, path := range files {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("read text: %w", err)
+	for _, in := range infos {
+		if in.IsDir {
+			return nil, fmt.Errorf("read text: %s is a directory: give a pattern of files, e.g. %s", in.URL, filepath.Join(in.URL, "*"))
 		}
-		st, err := f.Stat()
-		if err == nil && st.IsDir() {
-			err = fmt.Errorf("%s is a directory: give a pattern of files, e.g. %s", path, filepath.Join(path, "*"))
-		}
+		f, err := storage.Open(ctx, in.URL)
 		if err != nil {
-			f.Close()
 			return nil, fmt.Errorf("read text: %w", err)
 		}
 		var magic [2]byte
 		n, _ := f.ReadAt(magic[:], 0)
 		f.Close()
 		gz := n == 2 && magic[0] == 0x1f && magic[1] == 0x8b
-		size := st.Size()
+		path := in.URL
+		size := f.Size()
 		step := o.blockSize
 		if step <= 0 || gz || size == 0 {
 			parts = append(parts, TextPart{Path: path, End: size, Size: size, Gz: gz})
@@ -108,38 +96,40 @@ func ReadText(pattern string, opts ...TextOption) (*Bag, error) {
 
 // readBlock returns the bytes of the lines of p (for a gzip file, the whole
 // decompressed file), and the offset in the file where they start.
-func readBlock(p TextPart) ([]byte, int64, error) {
-	f, err := os.Open(p.Path)
+func readBlock(ctx context.Context, p TextPart) ([]byte, int64, error) {
+	f, err := storage.Open(ctx, p.Path)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
-	}
-	if st.Size() != p.Size {
-		return nil, 0, fmt.Errorf("%s changed since the bag was planned: %d bytes, was %d", p.Path, st.Size(), p.Size)
+	name := storage.Key(p.Path)
+	if f.Size() != p.Size {
+		return nil, 0, fmt.Errorf("%s changed since the bag was planned: %d bytes, was %d", name, f.Size(), p.Size)
 	}
 	if p.Gz {
-		zr, err := gzip.NewReader(f)
+		rc, err := f.NewRangeReader(ctx, 0, -1)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", p.Path, err)
+			return nil, 0, err
+		}
+		defer rc.Close()
+		zr, err := gzip.NewReader(bufio.NewReaderSize(rc, 1<<20))
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", name, err)
 		}
 		b, err := io.ReadAll(zr)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%s: gzip: %w", p.Path, err)
+			return nil, 0, fmt.Errorf("%s: gzip: %w", name, err)
 		}
 		return b, 0, nil
 	}
 	begin, err := lineStart(f, p.Start, p.Size)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", p.Path, err)
+		return nil, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	stop := p.Size
 	if p.End < p.Size {
 		if stop, err = lineStart(f, p.End, p.Size); err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", p.Path, err)
+			return nil, 0, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	if stop <= begin {
@@ -147,7 +137,7 @@ func readBlock(p TextPart) ([]byte, int64, error) {
 	}
 	buf := make([]byte, stop-begin)
 	if _, err := f.ReadAt(buf, begin); err != nil && !errors.Is(err, io.EOF) {
-		return nil, 0, fmt.Errorf("%s: %w", p.Path, err)
+		return nil, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	return buf, begin, nil
 }
@@ -197,11 +187,11 @@ func linesPartition(b []byte) futures.Encoded {
 
 // lineOf is the 1-based line number in p's file of the element at index i
 // of p's partition (read again only to name a bad line).
-func lineOf(p TextPart, i int) (int64, error) {
+func lineOf(ctx context.Context, p TextPart, i int) (int64, error) {
 	if p.Gz {
 		return int64(i) + 1, nil
 	}
-	f, err := os.Open(p.Path)
+	f, err := storage.Open(ctx, p.Path)
 	if err != nil {
 		return 0, err
 	}

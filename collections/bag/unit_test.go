@@ -3,6 +3,7 @@ package bag
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -131,7 +132,7 @@ func TestReadTextBlocks(t *testing.T) {
 			if p.Gz && (p.Start != 0 || p.End != p.Size) {
 				t.Fatalf("a gzip file split: %+v", p)
 			}
-			data, _, err := readBlock(p)
+			data, _, err := readBlock(context.Background(), p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,12 +166,12 @@ func TestLineOf(t *testing.T) {
 	}
 	line := int64(1)
 	for _, p := range b.n.text {
-		data, _, err := readBlock(p)
+		data, _, err := readBlock(context.Background(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i := range bytes.Count(data, []byte{'\n'}) {
-			got, err := lineOf(p, i)
+			got, err := lineOf(context.Background(), p, i)
 			if err != nil || got != line {
 				t.Fatalf("part %+v element %d: line %d, %v; want %d", p, i, got, err, line)
 			}

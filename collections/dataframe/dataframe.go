@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/meshcompute/mesh/collections/dataframe/expr"
 	"github.com/meshcompute/mesh/collections/dataframe/kernels"
+	"github.com/meshcompute/mesh/collections/storage"
 	"github.com/meshcompute/mesh/futures"
 )
 
@@ -82,51 +81,50 @@ func DictionaryStrings() Option { return func(o *readOpts) { o.csv.Dictionary = 
 // header and first rows sampled here, for the schema; the workers read the
 // data, so the paths must be valid on every node (a shared or local disk).
 // Gzip files are read whole, one partition each.
+//
+// pattern may be an object store URL (package storage: s3://bucket/dir/*.csv,
+// gs://…, https://… for one file; options such as
+// ?endpoint=…&use_path_style=true or ?anon=true in its query): the bucket
+// is listed here, and each task reads only its byte range, with the
+// credentials of the node it runs on.
 func ReadCSV(pattern string, opts ...Option) (*DataFrame, error) {
 	o := readOpts{blockSize: 64 << 20}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	files, err := filepath.Glob(pattern)
+	ctx := context.Background()
+	infos, err := storage.List(ctx, pattern)
 	if err != nil {
 		return nil, fmt.Errorf("read csv %q: %w", pattern, err)
 	}
-	if len(files) == 0 {
+	infos = slices.DeleteFunc(infos, func(in storage.Info) bool { return in.IsDir })
+	if len(infos) == 0 {
 		return nil, fmt.Errorf("read csv %q: %w", pattern, ErrNoFiles)
 	}
-	sort.Strings(files)
 	scan := &csvScan{Opts: o.csv}
-	for i, name := range files {
-		abs, err := filepath.Abs(name)
-		if err != nil {
-			return nil, err
-		}
-		f, err := os.Open(abs)
+	for i, in := range infos {
+		f, err := storage.Open(ctx, in.URL)
 		if err != nil {
 			return nil, fmt.Errorf("read csv: %w", err)
 		}
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
 		if i == 0 {
-			names, types, err := kernels.InferCSVTypes(f, st.Size(), o.csv)
+			names, types, err := kernels.InferCSVTypes(f, f.Size(), o.csv)
 			if err != nil {
 				f.Close()
-				return nil, fmt.Errorf("read csv %s: %w", abs, err)
+				return nil, fmt.Errorf("read csv %s: %w", storage.Key(in.URL), err)
 			}
 			scan.names, scan.Opts.Types = names, types
 		}
 		gz := isGzip(f)
 		f.Close()
-		size := st.Size()
+		size := f.Size()
+		mtime := f.ModTime().UnixNano()
 		step := o.blockSize
 		if step <= 0 || gz {
 			step = size
 		}
 		for start := int64(0); start < size || start == 0; start += step {
-			scan.Parts = append(scan.Parts, CSVPart{Path: abs, Start: start, End: min(start+step, size), Size: size, MTime: st.ModTime().UnixNano()})
+			scan.Parts = append(scan.Parts, CSVPart{Path: in.URL, Start: start, End: min(start+step, size), Size: size, MTime: mtime})
 			if step == 0 {
 				break
 			}
@@ -139,7 +137,7 @@ func ReadCSV(pattern string, opts ...Option) (*DataFrame, error) {
 	return &DataFrame{plan: &node{csv: scan}, columns: scan.names, types: types, nparts: len(scan.Parts)}, nil
 }
 
-func isGzip(f *os.File) bool {
+func isGzip(f io.ReaderAt) bool {
 	var b [2]byte
 	n, _ := f.ReadAt(b[:], 0)
 	return n == 2 && b[0] == 0x1f && b[1] == 0x8b

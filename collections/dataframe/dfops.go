@@ -3,7 +3,6 @@ package dataframe
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/meshcompute/mesh/collections/dataframe/kernels"
 	"github.com/meshcompute/mesh/collections/internal/anyval"
+	"github.com/meshcompute/mesh/collections/storage"
 	"github.com/meshcompute/mesh/futures"
 )
 
@@ -476,7 +476,7 @@ func emptyPlan(n *node) *node {
 }
 
 func fileIsGzip(path string) bool {
-	f, err := os.Open(path)
+	f, err := storage.Open(context.Background(), path)
 	if err != nil {
 		return false // the workers will say
 	}

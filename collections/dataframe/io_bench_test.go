@@ -1,6 +1,7 @@
 package dataframe
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -60,7 +61,7 @@ func TestReadParquetVsCSVTiming(t *testing.T) {
 					opts := csv.plan.csv.Opts
 					opts.Columns = cols
 					for _, p := range csv.plan.csv.Parts {
-						rec, err := readCSVPart(p, opts)
+						rec, err := readCSVPart(context.Background(), p, opts)
 						if err != nil {
 							t.Fatal(err)
 						}

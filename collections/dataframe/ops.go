@@ -1,9 +1,10 @@
 package dataframe
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"os"
+	"io"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/meshcompute/mesh/collections/dataframe/expr"
 	"github.com/meshcompute/mesh/collections/dataframe/kernels"
+	"github.com/meshcompute/mesh/collections/storage"
 	"github.com/meshcompute/mesh/futures"
 )
 
@@ -45,7 +47,7 @@ func runPart(ctx context.Context, t PartTask, inputs ...futures.RawBytes) (futur
 	var err error
 	switch {
 	case t.CSV != nil:
-		rec, err = readCSVPart(*t.CSV, t.Opts)
+		rec, err = readCSVPart(ctx, *t.CSV, t.Opts)
 	case t.Input < len(inputs):
 		rec, err = decodePartDict(inputs[t.Input])
 	default:
@@ -107,17 +109,40 @@ func applySteps(ctx context.Context, rec arrow.RecordBatch, steps []Step, split 
 // (a group-by indexes their codes; its output is plain).
 var dictSteps = map[string]bool{"select": true, "drop": true, "rename": true, "groupby-partial": true, "memusage": true, "len": true}
 
-func readCSVPart(p CSVPart, opts kernels.CSVOptions) (arrow.RecordBatch, error) {
-	f, err := os.Open(p.Path)
+func readCSVPart(ctx context.Context, p CSVPart, opts kernels.CSVOptions) (arrow.RecordBatch, error) {
+	f, err := storage.Open(ctx, p.Path)
 	if err != nil {
-		return nil, fmt.Errorf("read csv: %w (every node reads its partitions itself: the path must exist on every node)", err)
+		return nil, fmt.Errorf("read csv: %w (every node reads its partitions itself: %s)", err, everyNode(p.Path))
 	}
 	defer f.Close()
-	rec, err := kernels.ReadCSVRange(mem, f, p.Size, p.Start, p.End, opts)
+	var r io.ReaderAt = f
+	if f.File() == nil && p.Start == 0 && p.End >= p.Size && isGzip(f) {
+		// An object's gzip file is read whole: one request, not one per
+		// read-ahead block of the decompressor.
+		rc, err := f.NewRangeReader(ctx, 0, -1)
+		if err != nil {
+			return nil, fmt.Errorf("read csv: %w", err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read csv %s: %w", storage.Key(p.Path), err)
+		}
+		r = bytes.NewReader(b)
+	}
+	rec, err := kernels.ReadCSVRange(mem, r, p.Size, p.Start, p.End, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p.Path, err)
+		return nil, fmt.Errorf("%s: %w", storage.Key(p.Path), err)
 	}
 	return rec, nil
+}
+
+// everyNode says where a worker's input must be found.
+func everyNode(loc string) string {
+	if storage.IsRemote(loc) {
+		return "the URL must be reachable, with credentials, from every node"
+	}
+	return "the path must exist on every node"
 }
 
 // applyStep returns a new record (the caller releases rec).

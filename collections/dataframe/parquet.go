@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/meshcompute/mesh/collections/storage"
 	"github.com/meshcompute/mesh/futures"
 )
 
@@ -100,6 +99,11 @@ type ParquetTask struct {
 // Types the kernels do not handle are widened when read: int8–int32 and
 // uint8–uint32 to int64, float16/float32 to float64, large strings to
 // strings. Of the options only BlockSize applies.
+//
+// pattern may be an object store URL (package storage), e.g.
+// "s3://bucket/data/*.parquet" or "gs://bucket/data/" (a prefix holding
+// .parquet objects), options in its query: the footers are read here with
+// ranged reads, and each task reads only its row groups' column chunks.
 func ReadParquet(pattern string, opts ...Option) (*DataFrame, error) {
 	o := readOpts{blockSize: 64 << 20}
 	for _, opt := range opts {
@@ -123,7 +127,7 @@ func ReadParquet(pattern string, opts ...Option) (*DataFrame, error) {
 			schema = sc
 		} else if !sameColumns(schema, sc) {
 			return nil, fmt.Errorf("read parquet: %s has columns %s, but %s has %s: all files must have the same columns and types (read them separately)",
-				path, describeSchema(sc), files[0], describeSchema(schema))
+				storage.Key(path), describeSchema(sc), storage.Key(files[0]), describeSchema(schema))
 		}
 		scan.files = append(scan.files, pf)
 	}
@@ -135,24 +139,28 @@ func ReadParquet(pattern string, opts ...Option) (*DataFrame, error) {
 	return &DataFrame{plan: &node{parquet: scan}, columns: scan.names, nparts: parts}, nil
 }
 
-// parquetFiles lists the files of a glob or a directory, in natural order.
+// parquetFiles lists the files of a glob or a directory (for a URL, a
+// prefix holding objects), in natural order.
 func parquetFiles(pattern string) ([]string, error) {
+	ctx := context.Background()
 	glob := pattern
-	if st, err := os.Stat(pattern); err == nil && st.IsDir() {
-		glob = filepath.Join(pattern, "*.parquet")
+	if !storage.IsRemote(pattern) || !hasGlobMeta(storage.Key(pattern)) {
+		dir, err := storage.IsDir(ctx, pattern)
+		if err != nil {
+			return nil, fmt.Errorf("read parquet %q: %w", pattern, err)
+		}
+		if dir {
+			glob = storage.Join(pattern, "*.parquet")
+		}
 	}
-	matches, err := filepath.Glob(glob)
+	matches, err := storage.List(ctx, glob)
 	if err != nil {
 		return nil, fmt.Errorf("read parquet %q: %w", pattern, err)
 	}
 	var files []string
 	for _, m := range matches {
-		abs, err := filepath.Abs(m)
-		if err != nil {
-			return nil, fmt.Errorf("read parquet %q: %w", m, err)
-		}
-		if st, err := os.Stat(abs); err == nil && !st.IsDir() {
-			files = append(files, abs)
+		if !m.IsDir {
+			files = append(files, m.URL)
 		}
 	}
 	if len(files) == 0 {
@@ -161,6 +169,8 @@ func parquetFiles(pattern string) ([]string, error) {
 	slices.SortFunc(files, naturalCompare)
 	return files, nil
 }
+
+func hasGlobMeta(s string) bool { return strings.ContainsAny(s, `*?[\`) }
 
 // naturalCompare orders names with runs of digits compared as numbers.
 func naturalCompare(a, b string) int {
@@ -196,32 +206,28 @@ func digitRun(s string) int {
 // readFooter reads a file's footer: its Arrow schema, and its row groups'
 // sizes and statistics.
 func readFooter(path string) (parquetFile, *arrow.Schema, error) {
-	f, err := os.Open(path)
+	f, err := storage.Open(context.Background(), path)
 	if err != nil {
 		return parquetFile{}, nil, fmt.Errorf("read parquet: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return parquetFile{}, nil, fmt.Errorf("read parquet: %w", err)
+	if err := checkMagic(f, f.Size()); err != nil {
+		return parquetFile{}, nil, fmt.Errorf("read parquet %s: %w", storage.Key(path), err)
 	}
-	if err := checkMagic(f, st.Size()); err != nil {
-		return parquetFile{}, nil, fmt.Errorf("read parquet %s: %w", path, err)
-	}
-	rdr, err := file.NewParquetReader(f)
+	rdr, err := file.NewParquetReader(seeker(f))
 	if err != nil {
-		return parquetFile{}, nil, fmt.Errorf("read parquet %s: %w (is it a whole Parquet file?)", path, err)
+		return parquetFile{}, nil, fmt.Errorf("read parquet %s: %w (is it a whole Parquet file?)", storage.Key(path), err)
 	}
 	defer rdr.Close()
 	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, mem)
 	if err != nil {
-		return parquetFile{}, nil, fmt.Errorf("read parquet %s: %w", path, err)
+		return parquetFile{}, nil, fmt.Errorf("read parquet %s: %w", storage.Key(path), err)
 	}
 	sc, err := fr.Schema()
 	if err != nil {
-		return parquetFile{}, nil, fmt.Errorf("read parquet %s: schema: %w", path, err)
+		return parquetFile{}, nil, fmt.Errorf("read parquet %s: schema: %w", storage.Key(path), err)
 	}
-	pf := parquetFile{path: path, size: st.Size(), mtime: st.ModTime().UnixNano()}
+	pf := parquetFile{path: path, size: f.Size(), mtime: f.ModTime().UnixNano()}
 	md := rdr.MetaData()
 	flat := md.Schema.NumColumns() == sc.NumFields()
 	for i := range rdr.NumRowGroups() {
@@ -366,43 +372,41 @@ func runParquet(ctx context.Context, t ParquetTask) (futures.Encoded, error) {
 // all), as one record whose columns are the decoded arrays (no further
 // copy when each column decodes to one chunk).
 func readParquetPart(ctx context.Context, p ParquetPart, columns []string) (arrow.RecordBatch, error) {
-	f, err := os.Open(p.Path)
+	f, err := storage.Open(ctx, p.Path)
 	if err != nil {
-		return nil, fmt.Errorf("read parquet: %w (every node reads its partitions itself: the path must exist on every node)", err)
+		return nil, fmt.Errorf("read parquet: %w (every node reads its partitions itself: %s)", err, everyNode(p.Path))
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err != nil {
-		return nil, fmt.Errorf("read parquet: %w", err)
-	} else if st.Size() != p.Size {
-		return nil, fmt.Errorf("read parquet %s: the file has %d bytes, but %d when ReadParquet planned it: it changed; call ReadParquet again", p.Path, st.Size(), p.Size)
+	if f.Size() != p.Size {
+		return nil, fmt.Errorf("read parquet %s: the file has %d bytes, but %d when ReadParquet planned it: it changed; call ReadParquet again", storage.Key(p.Path), f.Size(), p.Size)
 	}
 	props := parquet.NewReaderProperties(mem)
-	rdr, err := file.NewParquetReader(f, file.WithReadProps(props))
+	rdr, err := file.NewParquetReader(seeker(f), file.WithReadProps(props))
 	if err != nil {
-		return nil, fmt.Errorf("read parquet %s: %w (is it a Parquet file?)", p.Path, err)
+		return nil, fmt.Errorf("read parquet %s: %w (is it a Parquet file?)", storage.Key(p.Path), err)
 	}
 	defer rdr.Close()
 	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 1 << 20, PreAllocBinaryData: true}, mem)
 	if err != nil {
-		return nil, fmt.Errorf("read parquet %s: %w", p.Path, err)
+		return nil, fmt.Errorf("read parquet %s: %w", storage.Key(p.Path), err)
 	}
 	sc, err := fr.Schema()
 	if err != nil {
-		return nil, fmt.Errorf("read parquet %s: schema: %w", p.Path, err)
+		return nil, fmt.Errorf("read parquet %s: schema: %w", storage.Key(p.Path), err)
 	}
 	fields, leaves, err := projectLeaves(rdr, sc, columns)
 	if err != nil {
-		return nil, fmt.Errorf("read parquet %s: %w", p.Path, err)
+		return nil, fmt.Errorf("read parquet %s: %w", storage.Key(p.Path), err)
 	}
 	var rows int64
 	for _, g := range p.RowGroups {
 		if g < 0 || g >= rdr.NumRowGroups() {
-			return nil, fmt.Errorf("read parquet %s: row group %d of %d: the file changed since ReadParquet planned it; call ReadParquet again", p.Path, g, rdr.NumRowGroups())
+			return nil, fmt.Errorf("read parquet %s: row group %d of %d: the file changed since ReadParquet planned it; call ReadParquet again", storage.Key(p.Path), g, rdr.NumRowGroups())
 		}
 		rows += rdr.MetaData().RowGroup(g).NumRows()
 	}
 	if rows != p.Rows {
-		return nil, fmt.Errorf("read parquet %s: row groups %v hold %d rows, but %d when ReadParquet planned them: the file changed; call ReadParquet again", p.Path, p.RowGroups, rows, p.Rows)
+		return nil, fmt.Errorf("read parquet %s: row groups %v hold %d rows, but %d when ReadParquet planned them: the file changed; call ReadParquet again", storage.Key(p.Path), p.RowGroups, rows, p.Rows)
 	}
 	var rec arrow.RecordBatch
 	if len(p.RowGroups) == 0 {
@@ -410,20 +414,29 @@ func readParquetPart(ctx context.Context, p ParquetPart, columns []string) (arro
 	} else {
 		tbl, err := fr.ReadRowGroups(ctx, leaves, p.RowGroups)
 		if err != nil {
-			return nil, fmt.Errorf("read parquet %s row groups %v: %w", p.Path, p.RowGroups, err)
+			return nil, fmt.Errorf("read parquet %s row groups %v: %w", storage.Key(p.Path), p.RowGroups, err)
 		}
 		rec, err = tableRecord(tbl)
 		tbl.Release()
 		if err != nil {
-			return nil, fmt.Errorf("read parquet %s: %w", p.Path, err)
+			return nil, fmt.Errorf("read parquet %s: %w", storage.Key(p.Path), err)
 		}
 	}
 	out, err := widen(rec)
 	rec.Release()
 	if err != nil {
-		return nil, fmt.Errorf("read parquet %s: %w", p.Path, err)
+		return nil, fmt.Errorf("read parquet %s: %w", storage.Key(p.Path), err)
 	}
 	return out, nil
+}
+
+// seeker is what the Parquet reader reads: the local file itself, or an
+// object's ranged reads.
+func seeker(f *storage.Reader) parquet.ReaderAtSeeker {
+	if local := f.File(); local != nil {
+		return local
+	}
+	return io.NewSectionReader(f, 0, f.Size())
 }
 
 // projectLeaves maps column names to the file's leaf columns (what

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/meshcompute/mesh/collections/storage"
 	"github.com/meshcompute/mesh/futures"
 )
 
@@ -89,7 +89,9 @@ type writtenFile struct {
 // without "*" is a directory that gets part.<n>.csv files. Missing
 // directories are created; existing files are an error (ErrExists) unless
 // Overwrite is given. The paths must be valid on every node (a shared
-// disk), as for ReadCSV.
+// disk), as for ReadCSV — or path is an object store URL (package storage:
+// "s3://bucket/out/part-*.csv", "gs://bucket/out/", options in its query),
+// where each object appears when its upload completes.
 //
 // The files have a header row; NA is the empty field (so an empty string
 // reads back as NA); floats are written in full precision (strconv 'g',
@@ -141,7 +143,7 @@ func (df *DataFrame) write(ctx context.Context, c *futures.Client, format, path 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if err := prepareOutput(paths, o.overwrite); err != nil {
+	if err := prepareOutput(ctx, paths, o.overwrite); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	var nonce [8]byte
@@ -173,31 +175,38 @@ func (df *DataFrame) write(ctx context.Context, c *futures.Client, format, path 
 }
 
 // outputPaths names n output files: pattern's "*" replaced by the
-// partition number, or part.<n>.<ext> in the directory pattern.
+// partition number, or part.<n>.<ext> in the directory pattern (a local
+// directory, or a URL's prefix).
 func outputPaths(pattern string, n int, ext string) ([]string, error) {
 	if pattern == "" {
 		return nil, fmt.Errorf("empty output path (give a directory, or a pattern such as out/part-*.%s)", ext)
 	}
-	abs, err := filepath.Abs(pattern)
+	abs, err := storage.Abs(pattern)
 	if err != nil {
 		return nil, err
 	}
-	if strings.HasSuffix(pattern, string(filepath.Separator)) {
-		abs += string(filepath.Separator)
+	key, query := abs, ""
+	if storage.IsRemote(abs) {
+		key, query, _ = strings.Cut(abs, "?")
+		if query != "" {
+			query = "?" + query
+		}
+	} else if strings.HasSuffix(pattern, string(filepath.Separator)) {
+		key += string(filepath.Separator)
 	}
 	width := len(strconv.Itoa(max(n-1, 0)))
 	out := make([]string, n)
-	switch strings.Count(abs, "*") {
+	switch strings.Count(key, "*") {
 	case 0:
 		for i := range out {
-			out[i] = filepath.Join(abs, fmt.Sprintf("part.%0*d.%s", width, i, ext))
+			out[i] = storage.Join(abs, fmt.Sprintf("part.%0*d.%s", width, i, ext))
 		}
 	case 1:
-		if strings.Contains(filepath.Dir(abs), "*") {
+		if strings.Contains(storage.Dir(key), "*") {
 			return nil, fmt.Errorf("output path %q: the * must be in the file name, not in a directory", pattern)
 		}
 		for i := range out {
-			out[i] = strings.Replace(abs, "*", fmt.Sprintf("%0*d", width, i), 1)
+			out[i] = strings.Replace(key, "*", fmt.Sprintf("%0*d", width, i), 1) + query
 		}
 	default:
 		return nil, fmt.Errorf("output path %q has more than one *: give one, for the partition number", pattern)
@@ -207,29 +216,27 @@ func outputPaths(pattern string, n int, ext string) ([]string, error) {
 
 // prepareOutput creates the output directories, checks that they are
 // writable, and that no output file exists unless overwrite.
-func prepareOutput(paths []string, overwrite bool) error {
+func prepareOutput(ctx context.Context, paths []string, overwrite bool) error {
 	dirs := map[string]bool{}
 	for _, p := range paths {
-		dirs[filepath.Dir(p)] = true
+		dirs[storage.Dir(p)] = true
 	}
 	for d := range dirs {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("cannot create the output directory: %w", err)
+		if err := storage.CheckWritable(ctx, d); err != nil {
+			return err
 		}
-		f, err := os.CreateTemp(d, ".mesh-write-check-*")
-		if err != nil {
-			return fmt.Errorf("cannot write to the output directory %s: %w", d, err)
-		}
-		f.Close()
-		os.Remove(f.Name())
 	}
 	if overwrite {
 		return nil
 	}
 	var exist []string
 	for _, p := range paths {
-		if _, err := os.Lstat(p); err == nil {
-			exist = append(exist, p)
+		ok, err := storage.Exists(ctx, p)
+		if err != nil {
+			return err
+		}
+		if ok {
+			exist = append(exist, storage.Key(p))
 		}
 	}
 	if len(exist) > 0 {
@@ -243,26 +250,23 @@ func prepareOutput(paths []string, overwrite bool) error {
 	return nil
 }
 
-// runWrite writes one partition to its file.
+// runWrite writes one partition to its file (a local file appears when
+// complete, renamed into place; an object when its upload completes).
 func runWrite(ctx context.Context, t WriteTask, input futures.RawBytes) (writtenFile, error) {
 	rec, err := decodePart(input)
 	if err != nil {
 		return writtenFile{}, err
 	}
 	defer rec.Release()
-	if err := os.MkdirAll(filepath.Dir(t.Path), 0o755); err != nil {
-		return writtenFile{}, fmt.Errorf("write %s: %w", t.Path, err)
-	}
-	tmp := filepath.Join(filepath.Dir(t.Path), "."+filepath.Base(t.Path)+"."+t.Job+".tmp")
-	f, err := os.Create(tmp)
+	name := storage.Key(t.Path)
+	f, err := storage.Create(ctx, t.Path)
 	if err != nil {
-		return writtenFile{}, fmt.Errorf("write %s: %w", t.Path, err)
+		return writtenFile{}, fmt.Errorf("write %s: %w", name, err)
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			f.Close()
-			os.Remove(tmp)
+			f.Abort()
 		}
 	}()
 	w := bufio.NewWriterSize(f, 1<<20)
@@ -278,20 +282,13 @@ func runWrite(ctx context.Context, t WriteTask, input futures.RawBytes) (written
 		err = w.Flush()
 	}
 	if err != nil {
-		return writtenFile{}, fmt.Errorf("write %s: %w", t.Path, err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return writtenFile{}, fmt.Errorf("write %s: %w", t.Path, err)
+		return writtenFile{}, fmt.Errorf("write %s: %w", name, err)
 	}
 	if err := f.Close(); err != nil {
-		return writtenFile{}, fmt.Errorf("write %s: %w", t.Path, err)
-	}
-	if err := os.Rename(tmp, t.Path); err != nil {
-		return writtenFile{}, fmt.Errorf("write %s: %w", t.Path, err)
+		return writtenFile{}, fmt.Errorf("write %s: %w", name, err)
 	}
 	ok = true
-	return writtenFile{Path: t.Path, Rows: rec.NumRows(), Bytes: st.Size()}, nil
+	return writtenFile{Path: t.Path, Rows: rec.NumRows(), Bytes: f.Written()}, nil
 }
 
 // writeParquet writes rec as one Parquet file (w is not closed).
