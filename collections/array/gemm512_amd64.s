@@ -4,10 +4,11 @@
 
 // func kern14x16acc(k int, a, b, c *float64, ldc int)
 // c[r*ldc+j] += sum over p < k of a[p*14+r] * b[p*16+j], for r < 14,
-// j < 16: an 14x16 tile of a product from packed panels of A (14 rows)
+// j < 16: a 14x16 tile of a product from packed panels of A (14 rows)
 // and B (16 columns) added into c, row-major with leading dimension ldc
 // (elements), with AVX-512: 28 zmm accumulators, B's row in two zmm,
 // A's elements broadcast; the loop is unrolled 4 times.
+// It prefetches the tile of c first, the A panel 1024 bytes ahead, the B panel 1024 bytes ahead.
 TEXT ·kern14x16acc(SB), NOSPLIT, $0-40
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
@@ -90,6 +91,8 @@ TEXT ·kern14x16acc(SB), NOSPLIT, $0-40
 	JE kern14x16acctail
 kern14x16accloop:
 	PREFETCHT0 1024(SI)
+	PREFETCHT0 1024(DI)
+	PREFETCHT0 1088(DI)
 	VMOVUPD 0(DI), Z28
 	VMOVUPD 64(DI), Z29
 	VBROADCASTSD 0(SI), Z30
@@ -136,6 +139,8 @@ kern14x16accloop:
 	VFMADD231PD Z29, Z31, Z27
 	PREFETCHT0 1088(SI)
 	PREFETCHT0 1152(SI)
+	PREFETCHT0 1152(DI)
+	PREFETCHT0 1216(DI)
 	VMOVUPD 128(DI), Z28
 	VMOVUPD 192(DI), Z29
 	VBROADCASTSD 112(SI), Z30
@@ -182,6 +187,8 @@ kern14x16accloop:
 	VFMADD231PD Z29, Z31, Z27
 	PREFETCHT0 1216(SI)
 	PREFETCHT0 1280(SI)
+	PREFETCHT0 1280(DI)
+	PREFETCHT0 1344(DI)
 	VMOVUPD 256(DI), Z28
 	VMOVUPD 320(DI), Z29
 	VBROADCASTSD 224(SI), Z30
@@ -228,6 +235,8 @@ kern14x16accloop:
 	VFMADD231PD Z29, Z31, Z27
 	PREFETCHT0 1344(SI)
 	PREFETCHT0 1408(SI)
+	PREFETCHT0 1408(DI)
+	PREFETCHT0 1472(DI)
 	VMOVUPD 384(DI), Z28
 	VMOVUPD 448(DI), Z29
 	VBROADCASTSD 336(SI), Z30
