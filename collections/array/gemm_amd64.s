@@ -4,7 +4,7 @@
 // c[r*ldc+j] += sum over p < k of a[p*6+r] * b[p*8+j], for r < 6, j < 8:
 // a 6x8 tile of a product from packed panels of A (6 rows) and B (8
 // columns) added into c, row-major with leading dimension ldc (elements),
-// with AVX2 and FMA.
+// with AVX2 and FMA. It prefetches the tile of c first.
 TEXT ·kern6x8acc(SB), NOSPLIT, $0-40
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
@@ -12,6 +12,24 @@ TEXT ·kern6x8acc(SB), NOSPLIT, $0-40
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), BX
 	SHLQ $3, BX
+	MOVQ DX, R8
+	PREFETCHT0 0(R8)
+	PREFETCHT0 63(R8)
+	ADDQ BX, R8
+	PREFETCHT0 0(R8)
+	PREFETCHT0 63(R8)
+	ADDQ BX, R8
+	PREFETCHT0 0(R8)
+	PREFETCHT0 63(R8)
+	ADDQ BX, R8
+	PREFETCHT0 0(R8)
+	PREFETCHT0 63(R8)
+	ADDQ BX, R8
+	PREFETCHT0 0(R8)
+	PREFETCHT0 63(R8)
+	ADDQ BX, R8
+	PREFETCHT0 0(R8)
+	PREFETCHT0 63(R8)
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
 	VXORPD Y2, Y2, Y2
