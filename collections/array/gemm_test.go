@@ -3,6 +3,7 @@ package array
 import (
 	"math"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -106,7 +107,8 @@ func TestDgemmAcc(t *testing.T) {
 }
 
 // BenchmarkMatMulBlock: one 1000x1000x1000 block product (2 GFLOP), on
-// each tile kernel and on gonum's Dgemm.
+// each tile kernel and on gonum's Dgemm: GFLOPS over all the iterations
+// and over the fastest one.
 func BenchmarkMatMulBlock(b *testing.B) {
 	const n = 1000
 	x := make([]float64, n*n)
@@ -120,14 +122,21 @@ func BenchmarkMatMulBlock(b *testing.B) {
 			name = kern.name
 		}
 		b.Run(name, func(b *testing.B) {
+			best := time.Duration(math.MaxInt64)
 			for b.Loop() {
+				start := time.Now()
 				if kern == nil {
 					gonum.Implementation{}.Dgemm(blas.NoTrans, blas.NoTrans, n, n, n, 1, x, n, x, n, 1, c, n)
-					continue
+				} else {
+					dgemmWith(kern, n, n, n, x, n, x, n, c, n)
 				}
-				dgemmWith(kern, n, n, n, x, n, x, n, c, n)
+				best = min(best, time.Since(start))
 			}
 			b.ReportMetric(2*n*n*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+			// The fastest product, comparable with a best-of-N timing of
+			// numpy's (on a shared machine, the mean counts other work's
+			// preemptions).
+			b.ReportMetric(2*n*n*n/best.Seconds()/1e9, "GFLOPS-best")
 		})
 	}
 }
