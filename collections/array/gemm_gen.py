@@ -6,6 +6,8 @@ elements of the packed A panel broadcast into Z30, Z31; the k loop is
 unrolled `unroll` times, prefetches the tile of C first (pfc) and the
 A panel pfa bytes ahead (pfb: the B panel).
 """
+
+
 def kern(name, mr, unroll=4, pfa=None, pfc=True, pfb=None):
     L=[]
     o=L.append
@@ -42,7 +44,6 @@ def kern(name, mr, unroll=4, pfa=None, pfc=True, pfb=None):
     o("\tMOVQ CX, R9")
     o(f"\tSHRQ ${ {1:0,2:1,4:2,8:3}[unroll] }, R9")
     o(f"\tJE {name}tail")
-    bregs=("Z28","Z29") if mr<=14 else None
     def step(off_a, off_b):
         o(f"\tVMOVUPD {off_b}(DI), Z28")
         o(f"\tVMOVUPD {off_b+64}(DI), Z29")
