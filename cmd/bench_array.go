@@ -37,7 +37,8 @@ func newBenchArrayCmd() *cobra.Command {
   tutorial: x = Random(n x n, chunks 1000x1000); y = x + x.T - x.mean(axis 1);
             z = y[::2, n/2:].mean(axis 1)          (n = --n, 10000)
   matmul:   a, b = Random(4000x4000, chunks 1000x1000); (a @ b).sum()
-            (sum(a @ b) is rewritten as colsum(a) . rowsum(b) unless --no-rewrite)
+            (sum(a @ b) is rewritten as colsum(a) . rowsum(b) unless --no-rewrite;
+            the sum is checked against a plain computation after the runs)
 One line per run. --check compares the tutorial's z with a plain Go computation of it
 (from the generator's definition, without chunks or a mesh).`,
 		Args: cobra.NoArgs,
@@ -175,15 +176,46 @@ func TutorialReference(n int, seed uint64) []float64 {
 }
 
 func benchMatMul(ctx context.Context, out io.Writer, cl *futures.Client, n, chunk, runs int, opts []array.Option) error {
+	const seedA, seedB = 1, 2
+	var sum float64
 	for r := 1; r <= runs; r++ {
 		start := time.Now()
-		a := array.Random([]int{n, n}, []int{chunk, chunk}, 1)
-		b := array.Random([]int{n, n}, []int{chunk, chunk}, 2)
+		a := array.Random([]int{n, n}, []int{chunk, chunk}, seedA)
+		b := array.Random([]int{n, n}, []int{chunk, chunk}, seedB)
 		d, err := a.MatMul(b).Sum().Compute(ctx, cl, opts...)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "matmul %dx%d sum run%d: %.3fs sum=%.6g\n", n, n, r, time.Since(start).Seconds(), d.F64[0])
+		sum = d.F64[0]
+		fmt.Fprintf(out, "matmul %dx%d sum run%d: %.3fs sum=%.6g\n", n, n, r, time.Since(start).Seconds(), sum)
+	}
+	// Checked (outside the timed runs) against the plain computation.
+	want := MatMulSumReference(n, seedA, seedB)
+	rel := math.Abs(sum-want) / math.Max(math.Abs(want), 1)
+	fmt.Fprintf(out, "matmul check: sum %.17g, plain %.17g, relative difference %.2g\n", sum, want, rel)
+	if rel > 1e-9 {
+		return fmt.Errorf("matmul: the mesh's sum %g differs from the plain computation's %g (relative %g)", sum, want, rel)
 	}
 	return nil
+}
+
+// MatMulSumReference is sum(a @ b) for a, b = array.Random(n x n) of
+// seeds seedA, seedB, element by element without arrays: the sum over k
+// of (column k's sum of a) x (row k's sum of b).
+func MatMulSumReference(n int, seedA, seedB uint64) float64 {
+	col := make([]float64, n)
+	for i := range n {
+		for k := range n {
+			col[k] += array.RandomValue(seedA, i*n+k)
+		}
+	}
+	s := 0.0
+	for k := range n {
+		row := 0.0
+		for j := range n {
+			row += array.RandomValue(seedB, k*n+j)
+		}
+		s += col[k] * row
+	}
+	return s
 }

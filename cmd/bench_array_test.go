@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"math"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,6 +24,7 @@ func TestBenchArray(t *testing.T) {
 			`(?m)^tutorial run1: [0-9.]+s shape=\[150\]$`, `(?m)^tutorial run2: `,
 			`(?m)^tutorial check: 150 values, max \|mesh - plain\| = `,
 			`(?m)^matmul 200x200 sum run1: [0-9.]+s sum=`, `(?m)^matmul 200x200 sum run2: `,
+			`(?m)^matmul check: sum [0-9.e+]+, plain [0-9.e+]+, relative difference `,
 		} {
 			if !regexp.MustCompile(re).MatchString(out.String()) {
 				t.Fatalf("%v: no %s in\n%s", extra, re, out.String())
@@ -32,6 +34,22 @@ func TestBenchArray(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), []string{"bench", "array", "--workload", "nope"}, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "want tutorial, matmul or all") {
 		t.Fatalf("bad workload: exit %d, %s", code, errOut.String())
+	}
+}
+
+// The matmul reference against sum(a @ b) by the triple loop.
+func TestMatMulSumReference(t *testing.T) {
+	const n, seedA, seedB = 5, 3, 4
+	want := 0.0
+	for i := range n {
+		for j := range n {
+			for k := range n {
+				want += array.RandomValue(seedA, i*n+k) * array.RandomValue(seedB, k*n+j)
+			}
+		}
+	}
+	if got := MatMulSumReference(n, seedA, seedB); math.Abs(got-want) > 1e-12*math.Abs(want) {
+		t.Fatalf("%v, want %v", got, want)
 	}
 }
 

@@ -282,7 +282,7 @@ func (ev *evaluator) apply(e *Expr, args []view) (view, error) {
 	case "final":
 		return finalize(e.Fn, args[0], e.Count, e.Ddof), nil
 	case "matmul":
-		return matmulSum(args)
+		return matmulSum(args, ev.allocFor(e))
 	}
 	return view{}, fmt.Errorf("array: unknown block operation %q", e.Op)
 }
@@ -364,8 +364,9 @@ func copyView(dst, src view) {
 }
 
 // matmulSum is Σ args[2k] @ args[2k+1] (2-d blocks). float64 runs on
-// dgemmAcc (accumulating into one result); int64 is exact, by loops.
-func matmulSum(args []view) (view, error) {
+// dgemmAcc (accumulating into one result, from alloc); int64 is exact,
+// by loops.
+func matmulSum(args []view, alloc allocFunc) (view, error) {
 	if len(args) == 0 || len(args)%2 != 0 {
 		return view{}, fmt.Errorf("array: matmul of %d blocks", len(args))
 	}
@@ -374,7 +375,13 @@ func matmulSum(args []view) (view, error) {
 	if args[0].dt != Float64 && args[1].dt != Float64 {
 		dt = Int64
 	}
-	out := newBuf(dt, m*n)
+	for p := 0; p < len(args); p += 2 {
+		a, b := args[p], args[p+1]
+		if len(a.shape) != 2 || len(b.shape) != 2 || a.shape[0] != m || b.shape[1] != n || a.shape[1] != b.shape[0] {
+			return view{}, fmt.Errorf("array: matmul of blocks %v and %v into %dx%d", a.shape, b.shape, m, n)
+		}
+	}
+	out := alloc.buf(dt, []int{m, n}) // zeroed
 	for p := 0; p < len(args); p += 2 {
 		a, b := cast(args[p], dt), cast(args[p+1], dt)
 		if len(a.shape) != 2 || len(b.shape) != 2 || a.shape[0] != m || b.shape[1] != n || a.shape[1] != b.shape[0] {

@@ -2,23 +2,15 @@ package array
 
 import "golang.org/x/sys/cpu"
 
-// kern6x8 is in gemm_amd64.s.
-//
-//go:noescape
-func kern6x8(k int, a, b, c *float64)
-
-// kern6x8acc is in gemm_amd64.s.
+// kern6x8acc is in gemm_amd64.s: AVX2 and FMA.
 //
 //go:noescape
 func kern6x8acc(k int, a, b, c *float64, ldc int)
 
-// kern8x16 and kern8x16acc are kern6x8's with AVX-512: 8x16 tiles.
+// kern14x16acc is in gemm512_amd64.s (written by gemm_gen.py): AVX-512.
 //
 //go:noescape
-func kern8x16(k int, a, b, c *float64)
-
-//go:noescape
-func kern8x16acc(k int, a, b, c *float64, ldc int)
+func kern14x16acc(k int, a, b, c *float64, ldc int)
 
 var (
 	haveKernel = cpu.X86.HasAVX2 && cpu.X86.HasFMA

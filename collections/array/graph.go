@@ -70,10 +70,11 @@ type builder struct {
 	tasks    map[blockKey]any // materialized blocks: futures.Ref, *futures.Future, or a chunk value
 	host     map[blockKey]any // scattered host blocks (or their values, without a client)
 	roots    map[string]int   // tasks by the operation at the root of their program
+	ops      map[string]int   // operations in the tasks' programs
 }
 
 func newBuilder(opts []Option) *builder {
-	b := &builder{g: futures.NewGraph(), uses: map[blockKey]int{}, tasks: map[blockKey]any{}, host: map[blockKey]any{}, roots: map[string]int{}}
+	b := &builder{g: futures.NewGraph(), uses: map[blockKey]int{}, tasks: map[blockKey]any{}, host: map[blockKey]any{}, roots: map[string]int{}, ops: map[string]int{}}
 	for _, o := range opts {
 		o(&b.opts)
 	}
@@ -173,10 +174,12 @@ func eachIndex(grid []int, f func(idx []int) error) error {
 	}
 }
 
-// fusable kinds are inlined into the one program that reads a block.
+// fusable kinds are inlined into the one program that reads a block (a
+// matrix product's block, too: sum(a @ b)'s partial sums each product
+// block in the task that forms it, which then never leaves the task).
 func fusable(k kind) bool {
 	switch k {
-	case kGen, kElem, kTranspose, kSlice, kExpand, kRechunk, kConcat, kSqueeze:
+	case kGen, kElem, kTranspose, kSlice, kExpand, kRechunk, kConcat, kSqueeze, kMatMul:
 		return true
 	}
 	return false
@@ -255,9 +258,11 @@ func (b *builder) task(e *Expr) (any, error) {
 	}
 	var inputs []any
 	seen := map[any]int{}
+	ops := map[string]int{}
 	var walk func(e *Expr) *Expr
 	walk = func(e *Expr) *Expr {
 		c := *e
+		ops[e.Op]++
 		if e.Op == "in" {
 			k, ok := seen[e.ref]
 			if !ok {
@@ -279,6 +284,9 @@ func (b *builder) task(e *Expr) (any, error) {
 	r, err := b.g.Add(opRun, args...)
 	if err == nil {
 		b.roots[e.Op]++
+		for op, n := range ops {
+			b.ops[op] += n
+		}
 	}
 	return r, err
 }

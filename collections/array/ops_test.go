@@ -194,6 +194,7 @@ func TestMatMulConcatStack(t *testing.T) {
 			t.Errorf("sum(a @ b) with %d options: %v, want %v", len(opts), d.F64[0], want)
 		}
 	}
+	// Formed (a matmul in some task) unless rewritten.
 	for _, tc := range []struct {
 		opts []Option
 		mm   bool
@@ -202,8 +203,36 @@ func TestMatMulConcatStack(t *testing.T) {
 		if _, _, err := bl.plan(ctx, nil, a.MatMul(b).Sum().n); err != nil {
 			t.Fatal(err)
 		}
-		if (bl.roots["matmul"] > 0) != tc.mm {
-			t.Errorf("sum(a @ b) with %d options: %d matmul tasks", len(tc.opts), bl.roots["matmul"])
+		if (bl.ops["matmul"] > 0) != tc.mm {
+			t.Errorf("sum(a @ b) with %d options: %d matmuls", len(tc.opts), bl.ops["matmul"])
+		}
+	}
+	// With fusion, a product block (of up to fanIn block pairs) is formed
+	// and summed in one task: 2x2 partial tasks, none a matmul; without,
+	// 2x2 matmul tasks and 2x2 partial tasks.
+	mx, rmx := arr(Float64, []int{6, 8}, []int{3, 4}, 6)
+	my, rmy := arr(Float64, []int{8, 6}, []int{4, 3}, 7)
+	want = 0.0
+	for _, v := range matmul(rmx, rmy).v {
+		want += v
+	}
+	for _, tc := range []struct {
+		opts             []Option
+		matmuls, partial int
+	}{{[]Option{WithoutRewrites()}, 0, 4}, {[]Option{WithoutRewrites(), WithoutFusion()}, 4, 4}} {
+		bl := newBuilder(tc.opts)
+		if _, _, err := bl.plan(ctx, nil, mx.MatMul(my).Sum().n); err != nil {
+			t.Fatal(err)
+		}
+		if bl.roots["matmul"] != tc.matmuls || bl.roots["partial"] != tc.partial || bl.ops["matmul"] != 4 {
+			t.Errorf("sum(x @ y) with %d options: tasks by root %v, operations %v", len(tc.opts), bl.roots, bl.ops)
+		}
+		d, err := mx.MatMul(my).Sum().Compute(ctx, c, tc.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(d.F64[0]-want) > 1e-9*math.Abs(want) {
+			t.Errorf("sum(x @ y) with %d options: %v, want %v", len(tc.opts), d.F64[0], want)
 		}
 	}
 	// Dot of vectors
