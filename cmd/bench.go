@@ -29,7 +29,7 @@ func init() {
 
 func newBenchCmd() *cobra.Command {
 	c := &cobra.Command{Use: "bench", Short: "Benchmarks of a mesh"}
-	c.AddCommand(newBenchTasksCmd(), newBenchBagCmd(), newBenchArrayCmd())
+	c.AddCommand(newBenchTasksCmd(), newBenchBagCmd(), newBenchArrayCmd(), newBenchDelayedCmd())
 	return c
 }
 
