@@ -51,7 +51,7 @@ func TestEveryNodeGivenTheFirstsName(t *testing.T) {
 	port := freePort(t)
 	firstAddr := "/dns4/localhost/tcp/" + port
 	first := startNode(t, "pod-0", firstAddr, "--secret-file", secret, "--listen", "/ip4/127.0.0.1/tcp/"+port)
-	if out, _ := os.ReadFile(filepath.Join(first.dir, "stdout.log")); !strings.Contains(string(out), "new mesh") {
+	if out := first.waitStdout("listening on", 1, 30*time.Second); !strings.Contains(out, "new mesh") {
 		t.Fatalf("the first node, given only its own address, did not create a mesh; stdout:\n%s", out)
 	}
 	second := startNode(t, "pod-1", firstAddr, "--secret-file", secret)
@@ -66,7 +66,7 @@ func TestEveryNodeGivenTheFirstsName(t *testing.T) {
 			args = append(args, "--listen", "/ip4/127.0.0.1/tcp/"+port)
 		}
 		n.restart(args...)
-		if out, _ := os.ReadFile(filepath.Join(n.dir, "stdout.log")); strings.Count(string(out), "new mesh") > 1 {
+		if out := n.waitStdout("listening on", 2, 30*time.Second); strings.Count(out, "new mesh") > 1 {
 			t.Fatalf("%s created a new mesh when restarted on its data dir; stdout:\n%s", n.name, out)
 		}
 		waitAgreed(t, nodes, 2, 30*time.Second)

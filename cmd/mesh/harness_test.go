@@ -593,3 +593,24 @@ func peerIDOf(t *testing.T, dataDir string) string {
 	}
 	return id.String()
 }
+
+// waitStdout waits until the node's stdout.log holds at least count lines
+// containing substr and returns the whole log. The node writes its address
+// file before it prints its start lines, so a test that reads stdout.log
+// right after waitAddr must poll for the line it needs.
+func (n *node) waitStdout(substr string, count int, timeout time.Duration) string {
+	n.t.Helper()
+	var out string
+	waitFor(n.t, timeout, fmt.Sprintf("%s printing %q %d time(s)", n.name, substr, count), func() error {
+		b, err := os.ReadFile(filepath.Join(n.dir, "stdout.log"))
+		if err != nil {
+			return err
+		}
+		out = string(b)
+		if got := strings.Count(out, substr); got < count {
+			return fmt.Errorf("printed %d time(s); stdout so far:\n%s", got, out)
+		}
+		return nil
+	})
+	return out
+}
