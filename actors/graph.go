@@ -67,6 +67,9 @@ type sworker struct {
 	running     map[string]*stask
 	// avgMicros is a moving average of its tasks' run time (0: none yet).
 	avgMicros float64
+	// bandwidth is the rate it reports fetching inputs at, bytes per
+	// second (0: not measured yet); see bandwidth.go.
+	bandwidth float64
 	// resources the worker offers, and how much of them running tasks hold.
 	resources map[string]float64
 	used      map[string]float64
@@ -155,6 +158,10 @@ type graph struct {
 	// have died unreplicated with the old leader, and its client is about
 	// to give it again.
 	restored time.Time
+	// bytesPerMicro: the transfer rate placement and stealing assume, the
+	// mean of the workers' measured bandwidths (defaultBandwidth before
+	// any); kept by noteBandwidth.
+	bytesPerMicro float64
 	// pinned: per client, the tasks of the parts of a submission it has
 	// sent so far, kept until its next part (pin, unpin).
 	pinned map[string][]*stask
@@ -463,7 +470,7 @@ func (g *graph) assign(t *stask, w *sworker) {
 
 // pickWorker chooses the allowed worker where the task would start and
 // get its inputs soonest (Dask's decide_worker): the time to fetch the
-// input bytes it does not hold (at transferBytesPerMicro) plus the time its
+// input bytes it does not hold (at the workers' measured bandwidth) plus the time its
 // queue takes (running tasks per thread times its average task time);
 // ties go to the less occupied. A task whose inputs are large stays with
 // them unless their holder is busy for longer than moving them takes, so
@@ -493,7 +500,7 @@ func (g *graph) pickWorker(t *stask) *sworker {
 		if avg <= 0 {
 			avg = unknownMicros
 		}
-		cost := float64(missing)/transferBytesPerMicro + load*avg
+		cost := float64(missing)/g.transferRate() + load*avg
 		if best == nil || cost < bestCost || (cost == bestCost && load < bestLoad) {
 			best, bestCost, bestLoad = w, cost, load
 		}
@@ -982,6 +989,9 @@ func (g *graph) setWorkers(live map[string]workerInfo) {
 				restarted[id] = true
 			}
 		}
+	}
+	if len(gone) > 0 {
+		g.updateTransferRate()
 	}
 	for id, info := range live {
 		if w, ok := g.workers[id]; !ok {

@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -458,17 +459,21 @@ func TestGraphSpecReplicasOverrideTheDefault(t *testing.T) {
 func TestGraphPlacementWeighsTransferAgainstQueue(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
-		aSize       int64 // input a, held by w1
-		bSize       int64 // input b, held by w2 (0: no b)
-		w1Busy      int   // tasks already running on w1 (1 s each)
+		aSize       int64   // input a, held by w1
+		bSize       int64   // input b, held by w2 (0: no b)
+		w1Busy      int     // tasks already running on w1 (1 s each)
+		bandwidth   float64 // what the workers report, bytes/s (0: none, 100 MB/s assumed)
 		want        string
 		description string
 	}{
-		{"big input stays", 1 << 30, 0, 3, "w1", "10 s to move 1 GB beats a 3 s queue"},
-		{"small input moves", 1 << 20, 0, 3, "w2", "10 ms to move 1 MB beats a 3 s queue"},
-		{"idle holder keeps it", 1 << 20, 0, 0, "w1", "nothing to wait for"},
-		{"even halves, busy w1", 80 << 20, 80 << 20, 2, "w2", "either moves 80 MB; w2 has no queue"},
-		{"bigger half wins", 80 << 20, 20 << 20, 0, "w1", "moving 20 MB beats moving 80 MB"},
+		{"big input stays", 1 << 30, 0, 3, 0, "w1", "10 s to move 1 GB beats a 3 s queue"},
+		{"small input moves", 1 << 20, 0, 3, 0, "w2", "10 ms to move 1 MB beats a 3 s queue"},
+		{"idle holder keeps it", 1 << 20, 0, 0, 0, "w1", "nothing to wait for"},
+		{"even halves, busy w1", 80 << 20, 80 << 20, 2, 0, "w2", "either moves 80 MB; w2 has no queue"},
+		{"bigger half wins", 80 << 20, 20 << 20, 0, 0, "w1", "moving 20 MB beats moving 80 MB"},
+		{"fast links move a big input", 1 << 30, 0, 3, 1e9, "w2", "1 s to move 1 GB at a measured 1 GB/s beats a 3 s queue"},
+		{"medium input moves at the default", 50 << 20, 0, 3, 0, "w2", "0.5 s to move 50 MB at the assumed 100 MB/s beats a 3 s queue"},
+		{"slow links keep a medium input", 50 << 20, 0, 3, 10e6, "w1", "5 s to move 50 MB at a measured 10 MB/s loses to a 3 s queue"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGraph(1, noValidate)
@@ -486,10 +491,65 @@ func TestGraphPlacementWeighsTransferAgainstQueue(t *testing.T) {
 			for i := range tc.w1Busy {
 				w1.running[fmt.Sprint("busy", i)] = &stask{}
 			}
+			g.noteBandwidth("w1", tc.bandwidth)
+			g.noteBandwidth("w2", tc.bandwidth)
 			g.submit("c", []consensus.TaskSpec{task("x", deps...)}, []string{"x"}, nil)
 			got := assigned(g.take())
 			if len(got[tc.want]) != 1 || got[tc.want][0] != "x" {
 				t.Fatalf("placed %v, want x on %s (%s)", got, tc.want, tc.description)
+			}
+		})
+	}
+}
+
+// The scheduler prices transfers at the mean of the bandwidths its
+// workers report; a worker that leaves takes its figure with it.
+func TestGraphTransferRateIsTheWorkersMean(t *testing.T) {
+	g := newGraph(1, noValidate)
+	g.setWorkers(workers("w1", "w2", "w3"))
+	if got := g.transferRate(); got != defaultBandwidth/1e6 {
+		t.Fatalf("before any report: %v bytes/µs, want the default %v", got, defaultBandwidth/1e6)
+	}
+	g.noteBandwidth("w1", 200e6)
+	g.noteBandwidth("w2", 400e6)
+	g.noteBandwidth("w3", 0) // nothing measured: not counted
+	g.noteBandwidth("gone", 1e9)
+	if got := g.transferRate(); got != 300 {
+		t.Fatalf("mean of 200 and 400 MB/s: %v bytes/µs, want 300", got)
+	}
+	g.setWorkers(workers("w2", "w3"))
+	if got := g.transferRate(); got != 400 {
+		t.Fatalf("after w1 left: %v bytes/µs, want 400", got)
+	}
+	g.setWorkers(workers("w3"))
+	if got := g.transferRate(); got != defaultBandwidth/1e6 {
+		t.Fatalf("no measured worker left: %v bytes/µs, want the default", got)
+	}
+}
+
+// A worker's meter ignores small fetches, starts at its first measured
+// rate, moves a fifth of the way to each new one, and caps instant
+// (in-process) hand-overs.
+func TestBandwidthMeter(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fetches [][2]float64 // bytes, seconds
+		want    float64
+	}{
+		{"nothing yet", nil, 0},
+		{"small fetches measure latency, not bandwidth", [][2]float64{{1000, 0.001}, {bandwidthMinBytes - 1, 1}}, 0},
+		{"first fetch", [][2]float64{{100e6, 1}}, 100e6},
+		{"moving average", [][2]float64{{100e6, 1}, {200e6, 1}}, 120e6},
+		{"instant hand-over is capped", [][2]float64{{4e6, 0}}, maxBandwidth},
+		{"a very fast fetch is capped", [][2]float64{{100e6, 1e-6}}, maxBandwidth},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var m bandwidthMeter
+			for _, f := range tc.fetches {
+				m.observe(int(f[0]), time.Duration(f[1]*float64(time.Second)))
+			}
+			if got := m.rate(); math.Abs(got-tc.want) > 1e-6*tc.want {
+				t.Fatalf("rate %v, want %v", got, tc.want)
 			}
 		})
 	}

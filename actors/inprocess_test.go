@@ -75,3 +75,48 @@ func TestInProcessValuesAndReplicas(t *testing.T) {
 		t.Fatal("Values of a closed node")
 	}
 }
+
+// A fetch of 1 MiB or more over the network sets the worker's measured
+// bandwidth (reported to the scheduler with its results, and exported as
+// mesh_transfer_bandwidth_bytes_per_second); a small one does not.
+func TestFetchMeasuresBandwidth(t *testing.T) {
+	nodes, _ := startMesh(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, b := nodes[0], nodes[1]
+	if err := a.store.Put("small", []byte("tiny")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.input(ctx, "small", []string{a.self}); err != nil {
+		t.Fatal(err)
+	}
+	if r := b.bandwidth.rate(); r != 0 {
+		t.Fatalf("a 4-byte fetch set the bandwidth to %v", r)
+	}
+	big := bytes.Repeat([]byte{7}, 4<<20)
+	if err := a.store.Put("big", big); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.input(ctx, "big", []string{a.self})
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("fetch 4 MiB: %v", err)
+	}
+	r := b.bandwidth.rate()
+	if r <= 0 || r > maxBandwidth {
+		t.Fatalf("bandwidth after a 4 MiB fetch: %v bytes/s", r)
+	}
+	fams, err := b.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == "mesh_transfer_bandwidth_bytes_per_second" {
+			if v := f.GetMetric()[0].GetGauge().GetValue(); v != r {
+				t.Fatalf("mesh_transfer_bandwidth_bytes_per_second = %v, want %v", v, r)
+			}
+			t.Logf("measured %.0f MB/s over loopback", r/1e6)
+			return
+		}
+	}
+	t.Fatal("no mesh_transfer_bandwidth_bytes_per_second metric")
+}

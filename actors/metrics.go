@@ -75,7 +75,11 @@ func newMetrics(n *Node) *Metrics {
 		Help:    "Time the leader's scheduler spent on one periodic tick (worker sync, expiries, balancing, sending).",
 		Buckets: prometheus.ExponentialBuckets(0.00005, 4, 10), // 50 µs .. ~13 s
 	})
-	m.reg.MustRegister(m.taskSeconds, m.taskOutcomes, m.transferred, m.tickSeconds,
+	bandwidth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mesh_transfer_bandwidth_bytes_per_second",
+		Help: "Moving average of the rate this worker fetched inputs of 1 MiB or more from other nodes (0 until one); the scheduler prices moving tasks at the workers' mean.",
+	}, n.bandwidth.rate)
+	m.reg.MustRegister(m.taskSeconds, m.taskOutcomes, m.transferred, m.tickSeconds, bandwidth,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&nodeCollector{n: n})
 	return m

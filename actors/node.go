@@ -134,10 +134,12 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	store    *store.Store
-	metrics  *Metrics
-	activity *activity // the task stream and events, for the dashboard
-	cpu      cpuMeter
+	store   *store.Store
+	metrics *Metrics
+	// bandwidth: the rate this node fetches inputs at (bandwidth.go).
+	bandwidth bandwidthMeter
+	activity  *activity // the task stream and events, for the dashboard
+	cpu       cpuMeter
 	// gens: the generation (Assignment.Gen) of held values that have one;
 	// a drop of an earlier generation leaves a value alone (putValue,
 	// dropValues).

@@ -233,6 +233,7 @@ func (s *scheduler) handle(msg any, sender *actor.PID) {
 			s.n.sys.Root.Send(sender, &SubmitAck{Rejected: rejected})
 		}
 	case *TasksFinished:
+		s.g.noteBandwidth(m.Worker, m.Bandwidth)
 		s.g.finished(m.Worker, m.Results)
 	case *StealReply:
 		s.g.stolen(m.Worker, m.Gave, m.Kept)

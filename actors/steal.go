@@ -19,9 +19,6 @@ const (
 	// finished a task yet (Dask assumes half a second; new workers often
 	// run long tasks, and a wrong guess costs one round trip).
 	unknownMicros = 500_000
-	// transferBytesPerMicro: 100 MB/s, a cautious estimate of what a
-	// dependency fetch between nodes moves.
-	transferBytesPerMicro = 100
 	// stealTimeout: a StealRequest unanswered this long is given up (the
 	// tasks stay with their worker).
 	stealTimeout = 5 * time.Second
@@ -155,7 +152,7 @@ func (g *graph) moveMicros(t *stask, w *sworker) float64 {
 			bytes += d.size
 		}
 	}
-	return pipelineMicros + float64(bytes)/transferBytesPerMicro
+	return pipelineMicros + float64(bytes)/g.transferRate()
 }
 
 // stealDone forgets the steal asked of w: its thieves expect no more.

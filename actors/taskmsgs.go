@@ -168,6 +168,9 @@ const InlineMax = 1024
 type TasksFinished struct {
 	Worker  string       `msgpack:"w"`
 	Results []TaskResult `msgpack:"r"`
+	// Bandwidth is the worker's measured fetch rate, bytes per second
+	// (0: not measured yet; bandwidth.go).
+	Bandwidth float64 `msgpack:"bw,omitempty"`
 }
 
 // ReplicasStored tells the scheduler that Holder acknowledged copies of

@@ -373,8 +373,10 @@ func (n *Node) input(ctx context.Context, key string, holders []string) ([]byte,
 		if h == n.self {
 			continue
 		}
+		start := time.Now()
 		if v, ok := n.localValue(h, key); ok {
 			n.metrics.transfer(transferFetch, len(v))
+			n.bandwidth.observe(len(v), time.Since(start))
 			return v, nil
 		}
 		p, err := peer.Decode(h)
@@ -390,6 +392,7 @@ func (n *Node) input(ctx context.Context, key string, holders []string) ([]byte,
 		}
 		if len(reply.Missing) == 0 && len(reply.Values) == 1 {
 			n.metrics.transfer(transferFetch, len(reply.Values[0]))
+			n.bandwidth.observe(len(reply.Values[0]), time.Since(start))
 			return reply.Values[0], nil
 		}
 		last = fmt.Errorf("%s does not hold %s", h, key)
@@ -423,7 +426,7 @@ func (n *Node) runReporter(ctx context.Context) {
 		for i := range batch {
 			results[i] = batch[i].result
 		}
-		n.report(ctx, &TasksFinished{Worker: n.self, Results: results})
+		n.report(ctx, &TasksFinished{Worker: n.self, Results: results, Bandwidth: n.bandwidth.rate()})
 		n.assignedMu.Lock()
 		for i := range results {
 			delete(n.assigned, results[i].Key)

@@ -23,7 +23,7 @@ func newBenchArrayCmd() *cobra.Command {
 		workload             string
 		runs, nodes, threads int
 		n, chunk, matmulN    int
-		check                bool
+		check, asJSON        bool
 		noFusion, noRewrite  bool
 		logLevel, cpuProfile string
 	)
@@ -39,7 +39,7 @@ func newBenchArrayCmd() *cobra.Command {
   matmul:   a, b = Random(4000x4000, chunks 1000x1000); (a @ b).sum()
             (sum(a @ b) is rewritten as colsum(a) . rowsum(b) unless --no-rewrite;
             the sum is checked against a plain computation after the runs)
-One line per run. --check compares the tutorial's z with a plain Go computation of it
+One line per run (--json: one JSON object per line). --check compares the tutorial's z with a plain Go computation of it
 (from the generator's definition, without chunks or a mesh).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -90,12 +90,12 @@ One line per run. --check compares the tutorial's z with a plain Go computation 
 				opts = append(opts, array.WithoutRewrites())
 			}
 			if workload != "matmul" {
-				if err := benchTutorial(ctx, out, cl, n, chunk, runs, check, opts); err != nil {
+				if err := benchTutorial(ctx, out, cl, n, chunk, runs, check, asJSON, opts); err != nil {
 					return err
 				}
 			}
 			if workload != "tutorial" {
-				return benchMatMul(ctx, out, cl, matmulN, chunk, runs, opts)
+				return benchMatMul(ctx, out, cl, matmulN, chunk, runs, asJSON, opts)
 			}
 			return nil
 		},
@@ -109,6 +109,7 @@ One line per run. --check compares the tutorial's z with a plain Go computation 
 	fl.IntVar(&chunk, "chunk", 1000, "chunks are chunk x chunk")
 	fl.IntVar(&matmulN, "matmul-n", 4000, "the matmul's matrices are matmul-n x matmul-n")
 	fl.BoolVar(&check, "check", false, "compare the tutorial's result with a plain Go computation")
+	fl.BoolVar(&asJSON, "json", false, `one JSON object per line ({"bench": "array", "workload": "tutorial"|"matmul", "run", "seconds", ...}; checks: "workload": "tutorial check"|"matmul check")`)
 	fl.BoolVar(&noFusion, "no-fusion", false, "build every step of every block as its own task")
 	fl.BoolVar(&noRewrite, "no-rewrite", false, "compute sum(a @ b) by forming a @ b")
 	fl.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the runs to this file")
@@ -123,7 +124,7 @@ func tutorialExpr(n, ch int, seed uint64) *array.Array {
 	return y.Slice(array.Every(2), array.From(n/2)).Mean(1)
 }
 
-func benchTutorial(ctx context.Context, out io.Writer, cl *futures.Client, n, chunk, runs int, check bool, opts []array.Option) error {
+func benchTutorial(ctx context.Context, out io.Writer, cl *futures.Client, n, chunk, runs int, check, asJSON bool, opts []array.Option) error {
 	const seed = 42
 	var z *array.Dense
 	for r := 1; r <= runs; r++ {
@@ -132,7 +133,9 @@ func benchTutorial(ctx context.Context, out io.Writer, cl *futures.Client, n, ch
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "tutorial run%d: %.3fs shape=%v\n", r, time.Since(start).Seconds(), d.Shape)
+		secs := time.Since(start).Seconds()
+		emitLine(out, asJSON, map[string]any{"bench": "array", "workload": "tutorial", "n": n, "chunk": chunk, "run": r, "seconds": secs, "shape": d.Shape},
+			"tutorial run%d: %.3fs shape=%v\n", r, secs, d.Shape)
 		z = d
 	}
 	if !check {
@@ -144,7 +147,9 @@ func benchTutorial(ctx context.Context, out io.Writer, cl *futures.Client, n, ch
 	for i, w := range want {
 		worst = max(worst, math.Abs(z.F64[i]-w))
 	}
-	fmt.Fprintf(out, "tutorial check: %d values, max |mesh - plain| = %.3g (plain Go: %.1fs)\n", len(want), worst, time.Since(start).Seconds())
+	plain := time.Since(start).Seconds()
+	emitLine(out, asJSON, map[string]any{"bench": "array", "workload": "tutorial check", "values": len(want), "max_abs_diff": worst, "plain_seconds": plain},
+		"tutorial check: %d values, max |mesh - plain| = %.3g (plain Go: %.1fs)\n", len(want), worst, plain)
 	if worst > 1e-9 {
 		return fmt.Errorf("tutorial: the mesh's result differs from the plain computation by %g", worst)
 	}
@@ -175,7 +180,7 @@ func TutorialReference(n int, seed uint64) []float64 {
 	return z
 }
 
-func benchMatMul(ctx context.Context, out io.Writer, cl *futures.Client, n, chunk, runs int, opts []array.Option) error {
+func benchMatMul(ctx context.Context, out io.Writer, cl *futures.Client, n, chunk, runs int, asJSON bool, opts []array.Option) error {
 	const seedA, seedB = 1, 2
 	var sum float64
 	for r := 1; r <= runs; r++ {
@@ -187,12 +192,15 @@ func benchMatMul(ctx context.Context, out io.Writer, cl *futures.Client, n, chun
 			return err
 		}
 		sum = d.F64[0]
-		fmt.Fprintf(out, "matmul %dx%d sum run%d: %.3fs sum=%.6g\n", n, n, r, time.Since(start).Seconds(), sum)
+		secs := time.Since(start).Seconds()
+		emitLine(out, asJSON, map[string]any{"bench": "array", "workload": "matmul", "n": n, "chunk": chunk, "run": r, "seconds": secs, "sum": sum},
+			"matmul %dx%d sum run%d: %.3fs sum=%.6g\n", n, n, r, secs, sum)
 	}
 	// Checked (outside the timed runs) against the plain computation.
 	want := MatMulSumReference(n, seedA, seedB)
 	rel := math.Abs(sum-want) / math.Max(math.Abs(want), 1)
-	fmt.Fprintf(out, "matmul check: sum %.17g, plain %.17g, relative difference %.2g\n", sum, want, rel)
+	emitLine(out, asJSON, map[string]any{"bench": "array", "workload": "matmul check", "sum": sum, "plain": want, "relative_difference": rel},
+		"matmul check: sum %.17g, plain %.17g, relative difference %.2g\n", sum, want, rel)
 	if rel > 1e-9 {
 		return fmt.Errorf("matmul: the mesh's sum %g differs from the plain computation's %g (relative %g)", sum, want, rel)
 	}

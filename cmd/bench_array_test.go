@@ -3,6 +3,8 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"maps"
 	"math"
 	"regexp"
 	"strings"
@@ -32,6 +34,45 @@ func TestBenchArray(t *testing.T) {
 		}
 	}
 	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"bench", "array", "--n", "100", "--chunk", "30", "--matmul-n", "60", "--runs", "2", "--check", "--json"}, &out, &errOut); code != 0 {
+		t.Fatalf("--json: exit %d: %s\n%s", code, errOut.String(), out.String())
+	}
+	seen := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r struct {
+			Bench, Workload string
+			Run             int
+			Seconds         *float64
+			MaxAbsDiff      *float64 `json:"max_abs_diff"`
+			Relative        *float64 `json:"relative_difference"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Bench != "array" {
+			t.Fatalf("--json: line %q is not an array bench object: %v", line, err)
+		}
+		switch r.Workload {
+		case "tutorial", "matmul":
+			if r.Run < 1 || r.Seconds == nil || *r.Seconds <= 0 {
+				t.Fatalf("--json: %q lacks run or seconds", line)
+			}
+		case "tutorial check":
+			if r.MaxAbsDiff == nil || *r.MaxAbsDiff > 1e-9 {
+				t.Fatalf("--json: %q", line)
+			}
+		case "matmul check":
+			if r.Relative == nil || *r.Relative > 1e-9 {
+				t.Fatalf("--json: %q", line)
+			}
+		default:
+			t.Fatalf("--json: unknown workload in %q", line)
+		}
+		seen[r.Workload]++
+	}
+	if want := map[string]int{"tutorial": 2, "matmul": 2, "tutorial check": 1, "matmul check": 1}; !maps.Equal(seen, want) {
+		t.Fatalf("--json: lines by workload %v, want %v", seen, want)
+	}
+
+	out.Reset()
+	errOut.Reset()
 	if code := run(context.Background(), []string{"bench", "array", "--workload", "nope"}, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "want tutorial, matmul or all") {
 		t.Fatalf("bad workload: exit %d, %s", code, errOut.String())
 	}

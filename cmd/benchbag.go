@@ -64,8 +64,15 @@ func newGenJSONLCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, p := range []string{out, textOut} {
-				if st, err := os.Stat(p); p != "" && err == nil {
+			written := []string{out}
+			if textOut != "" {
+				written = append(written, textOut)
+			}
+			if done, err := genWroteJSON(c, int(rows), start, written...); done {
+				return err
+			}
+			for _, p := range written {
+				if st, err := os.Stat(p); err == nil {
 					fmt.Fprintf(c.OutOrStdout(), "wrote %s: %d rows, %.1f MB in %v\n", p, rows, float64(st.Size())/1e6, time.Since(start).Round(time.Millisecond))
 				}
 			}

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -17,8 +18,36 @@ func newGenCmd() *cobra.Command {
 		Use:   "gen",
 		Short: "write benchmark data sets: db-benchmark groupby and join (CSV), JSON lines for bags",
 	}
+	c.PersistentFlags().Bool("json", false, `print one JSON object when done: {"event": "wrote", "files": [{"path", "bytes"}], "rows", "seconds"}`)
 	c.AddCommand(newGenGroupByCmd(), newGenJoinCmd(), newGenJSONLCmd())
 	return c
+}
+
+// genWroteJSON prints what a gen subcommand wrote as one JSON object when
+// --json is set, and reports whether it did (else the caller prints its
+// own line).
+func genWroteJSON(c *cobra.Command, rows int, start time.Time, paths ...string) (bool, error) {
+	if f := c.Flag("json"); f == nil || f.Value.String() != "true" {
+		return false, nil
+	}
+	type file struct {
+		Path  string `json:"path"`
+		Bytes int64  `json:"bytes"`
+	}
+	files := make([]file, 0, len(paths))
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return true, err
+		}
+		files = append(files, file{p, st.Size()})
+	}
+	b, err := json.Marshal(map[string]any{"event": "wrote", "files": files, "rows": rows, "seconds": time.Since(start).Seconds()})
+	if err != nil {
+		return true, err
+	}
+	_, err = c.OutOrStdout().Write(append(b, '\n'))
+	return true, err
 }
 
 // count is an int flag that also takes 1e7-style values.
@@ -63,6 +92,9 @@ func newGenGroupByCmd() *cobra.Command {
 			if err := f.Close(); err != nil {
 				return err
 			}
+			if done, err := genWroteJSON(c, int(rows), start, out); done {
+				return err
+			}
 			fmt.Fprintf(c.OutOrStdout(), "wrote %s: %d rows in %v\n", out, rows, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
@@ -95,6 +127,9 @@ func newGenJoinCmd() *cobra.Command {
 				return err
 			}
 			x, s, m, b := dbbench.JoinFiles(out)
+			if done, err := genWroteJSON(c, int(rows), start, x, s, m, b); done {
+				return err
+			}
 			fmt.Fprintf(c.OutOrStdout(), "wrote %s %s %s %s in %v\n", x, s, m, b, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
