@@ -1389,10 +1389,13 @@ const retirePushAgain = 3 * time.Second
 // the only copy among the workers that stay is pushed to one of them
 // (PushValues). Called again until done: nothing left running there and
 // no value only there. It never recomputes anything.
-func (g *graph) retire(id string) (done bool, running, sole int) {
+// When every worker is leaving (a whole mesh shutting down, or the last
+// node of one), nothing can move: it is done at once, nowhere set, and what
+// runs or is held there is lost with the mesh.
+func (g *graph) retire(id string) (done bool, running, sole int, nowhere bool) {
 	w := g.workers[id]
 	if w == nil {
-		return true, 0, 0
+		return true, 0, 0, false
 	}
 	now := g.now()
 	w.retiring = true
@@ -1447,7 +1450,10 @@ func (g *graph) retire(id string) (done bool, running, sole int) {
 		g.pending.pushes[id] = p
 		w.pushedAt = now
 	}
-	return len(w.running) == 0 && sole == 0, len(w.running), sole
+	if len(stay) == 0 {
+		return true, len(w.running), sole, true
+	}
+	return len(w.running) == 0 && sole == 0, len(w.running), sole, false
 }
 
 // progress counts keys done (in memory, or released: computed, then

@@ -758,7 +758,7 @@ func TestGraphRetire(t *testing.T) {
 	first := got["w1"][0]
 	g.finished("w1", []TaskResult{ok(first, "w1")})
 	g.take()
-	done, running, sole := g.retire("w1")
+	done, running, sole, _ := g.retire("w1")
 	if done || sole != 1 || running != len(got["w1"])-1 {
 		t.Fatalf("retire: done %v running %d sole %d", done, running, sole)
 	}
@@ -783,7 +783,41 @@ func TestGraphRetire(t *testing.T) {
 		t.Fatalf("moved %v, want %d tasks on w2", moved, running)
 	}
 	g.replicasStored("w2", []string{first}, []uint64{g.tasks[first].gen})
-	if done, running, sole := g.retire("w1"); !done {
-		t.Fatalf("retire after the moves: done %v running %d sole %d", done, running, sole)
+	if done, running, sole, nowhere := g.retire("w1"); !done || nowhere {
+		t.Fatalf("retire after the moves: done %v running %d sole %d nowhere %v", done, running, sole, nowhere)
+	}
+}
+
+// When every worker is leaving nothing can move: the drain is done at
+// once (it used to wait for its timeout), saying what is lost.
+func TestGraphRetireWithNowhereToGo(t *testing.T) {
+	g := newGraph(1, noValidate)
+	g.setWorkers(map[string]workerInfo{"w1": {name: "w1", nthreads: 1}, "w2": {name: "w2", nthreads: 1}})
+	g.submit("c", []consensus.TaskSpec{task("a"), task("b")}, []string{"a", "b"}, nil)
+	got := assigned(g.take())
+	if len(got["w1"]) != 1 || len(got["w2"]) != 1 {
+		t.Fatalf("assigned %v, want one task each", got)
+	}
+	a := got["w1"][0]
+	g.finished("w1", []TaskResult{ok(a, "w1")})
+	g.take()
+	// w1 leaves first: w2 stays, so w1 must push its sole copy.
+	if done, _, sole, nowhere := g.retire("w1"); done || nowhere || sole != 1 {
+		t.Fatalf("w1 retiring while w2 stays: done %v sole %d nowhere %v", done, sole, nowhere)
+	}
+	g.take()
+	// Then w2 leaves too: neither can drain to anyone.
+	done, running, sole, nowhere := g.retire("w2")
+	if !done || !nowhere || running != 1 || sole != 0 {
+		t.Fatalf("w2 retiring after w1: done %v running %d sole %d nowhere %v, want done, nowhere, 1 running", done, running, sole, nowhere)
+	}
+	if done, _, sole, nowhere := g.retire("w1"); !done || !nowhere || sole != 1 {
+		t.Fatalf("w1 asking again: done %v sole %d nowhere %v, want done, nowhere, its 1 sole copy", done, sole, nowhere)
+	}
+	// A mesh of one node leaves at once.
+	one := newGraph(1, noValidate)
+	one.setWorkers(map[string]workerInfo{"w1": {name: "w1", nthreads: 1}})
+	if done, _, _, nowhere := one.retire("w1"); !done || !nowhere {
+		t.Fatalf("the only worker: done %v nowhere %v", done, nowhere)
 	}
 }

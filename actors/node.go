@@ -612,6 +612,15 @@ func (n *Node) drain(ctx context.Context) {
 			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			r, err := replyAs[RetireReply](n.remote.Request(rctx, n.remote.PID(leader, SchedulerID), &RetireRequest{Worker: n.self}))
 			cancel()
+			if err == nil && r.Done && r.Nowhere {
+				if r.Running > 0 || r.SoleCopies > 0 {
+					n.log.Warn("every node of the mesh is leaving: nothing to drain to; running tasks and values held only here go with it",
+						"running", r.Running, "sole_copies", r.SoleCopies)
+				} else {
+					n.log.Info("every node of the mesh is leaving: nothing to drain")
+				}
+				return
+			}
 			if err == nil && r.Done {
 				n.log.Info("drained before leaving", "took", time.Since(start).Round(time.Millisecond))
 				return

@@ -149,9 +149,9 @@ func (s *scheduler) Receive(ctx actor.Context) {
 			ctx.Respond(&RetireReply{})
 			return
 		}
-		done, running, sole := s.g.retire(m.Worker)
+		done, running, sole, nowhere := s.g.retire(m.Worker)
 		s.flush()
-		ctx.Respond(&RetireReply{Done: done, Running: running, SoleCopies: sole})
+		ctx.Respond(&RetireReply{Done: done, Running: running, SoleCopies: sole, Nowhere: nowhere})
 	case *GraphRequest:
 		gv := &GraphView{Recovering: true}
 		if !s.recovering {

@@ -195,6 +195,9 @@ type RetireReply struct {
 	Done       bool `msgpack:"d"`
 	Running    int  `msgpack:"r"`
 	SoleCopies int  `msgpack:"s"`
+	// Nowhere: every worker is leaving, so nothing can move; Done is set
+	// and Running and SoleCopies say what is lost with the mesh.
+	Nowhere bool `msgpack:"n,omitempty"`
 }
 
 // PushValues asks a retiring worker to copy values to other workers (To

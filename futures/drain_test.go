@@ -2,6 +2,8 @@ package futures
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -107,4 +109,51 @@ func futureKeys(fs []*Future) []string {
 		out[i] = f.Key()
 	}
 	return out
+}
+
+// A whole mesh told to leave at once (every node's SIGTERM, a StatefulSet
+// scaled to zero) has nowhere to drain to: each node sees that and leaves
+// without waiting for its drain timeout, saying what goes with the mesh.
+func TestWholeMeshLeavesAtOnce(t *testing.T) {
+	var logs lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	lc, c := newCluster(t, 3, WithReplicas(1), WithLogger(log))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var fs []*Future
+	for i := 1000; i < 1006; i++ {
+		f, err := c.Submit(ctx, "test.drainwork", i, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	if _, _, err := c.Wait(ctx, fs, AllCompleted); err != nil {
+		t.Fatal(err)
+	}
+	// Each node's drain may take up to its context less 3 s; a drain
+	// that waits for a node that stays would use all of that.
+	const leaveTimeout = 40 * time.Second
+	var wg sync.WaitGroup
+	errs := make([]error, len(lc.Nodes()))
+	for i, n := range lc.Nodes() {
+		wg.Go(func() {
+			lctx, lcancel := context.WithTimeout(ctx, leaveTimeout)
+			defer lcancel()
+			errs[i] = n.Leave(lctx)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("node %d: leave: %v", i, err)
+		}
+	}
+	out := logs.String()
+	if strings.Contains(out, "leaving before the drain finished") || strings.Contains(out, "leaving without a drain") {
+		t.Fatalf("a node waited out its drain although every node was leaving:\n%s", out)
+	}
+	if !strings.Contains(out, "every node of the mesh is leaving") {
+		t.Fatalf("no node said that every node was leaving:\n%s", out)
+	}
 }
